@@ -1,0 +1,365 @@
+"""Every error convo raises on purpose, under one base class.
+
+The tree::
+
+    ConvoError(Exception)
+    ├── RuleError(ConvoError, ValueError)      .rule, .index, .detail
+    │   └── NotSendableError                   .violations
+    ├── CodecError(ConvoError, ValueError)     .errors, .path
+    ├── StoreError(ConvoError)
+    │   ├── ConflictError                      .thread_id, .stored_head, .attempted_head
+    │   ├── ThreadNotFoundError(StoreError, LookupError)   .thread_id
+    │   ├── ThreadExistsError                  .thread_id
+    │   ├── TurnNotFoundError(StoreError, LookupError)     .turn_id
+    │   ├── HashMismatchError                  .turn_id, .thread_id
+    │   └── SchemaVersionError                 .database_revision, .head_revision
+    ├── BudgetError(ConvoError, ValueError)    .budget, .needed
+    └── TransportError(ConvoError)
+        ├── APIConnectionError
+        │   └── APITimeoutError
+        ├── APIStatusError                     .status_code, .error_type, .request_id, ...
+        │   ├── BadRequestError        400
+        │   ├── AuthenticationError    401
+        │   ├── PermissionDeniedError  403
+        │   ├── NotFoundError          404
+        │   ├── RequestTooLargeError   413
+        │   ├── RateLimitError         429
+        │   ├── OverloadedError        529
+        │   └── InternalServerError    other >= 500
+        ├── StreamError
+        └── CassetteMissError
+
+Context is keyword-only and never holds an API key or request headers:
+errors end up in logs.  Every class pickles (attributes survive a trip
+through ``multiprocessing``) because ``__reduce__`` replays the keywords.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetError",
+    "CassetteMissError",
+    "CodecError",
+    "ConflictError",
+    "ConvoError",
+    "HashMismatchError",
+    "InternalServerError",
+    "NotFoundError",
+    "NotSendableError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "RuleError",
+    "SchemaVersionError",
+    "StoreError",
+    "StreamError",
+    "ThreadExistsError",
+    "ThreadNotFoundError",
+    "TransportError",
+    "TurnNotFoundError",
+]
+
+
+class ConvoError(Exception):
+    """Base class of every error convo raises on purpose."""
+
+    _kwargs: dict[str, Any]
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message)
+        self._kwargs = kwargs
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    @property
+    def message(self) -> str:
+        """The human-readable message."""
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self._kwargs))
+
+
+def _rebuild(cls: type[ConvoError], message: str, kwargs: dict[str, Any]) -> ConvoError:
+    err = cls.__new__(cls)
+    ConvoError.__init__(err, message, **kwargs)
+    return err
+
+
+class RuleError(ConvoError, ValueError):
+    """A history rule was broken.
+
+    ``rule`` is the rule's stable kebab-case name (see ``convo.rules``);
+    ``index`` is the turn index in the API's ``messages.N`` numbering, or
+    ``None`` when the problem is not tied to one turn.
+    """
+
+    rule: str
+    index: int | None
+    detail: str
+
+    def __init__(self, rule: str, detail: str, *, index: int | None = None) -> None:
+        where = f"messages.{index}: " if index is not None else ""
+        super().__init__(f"[{rule}] {where}{detail}", rule=rule, index=index, detail=detail)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.rule, self.detail), {"index": self.index})
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.index = state["index"]
+        self._kwargs["index"] = state["index"]
+
+
+class NotSendableError(RuleError):
+    """``check_sendable`` found one or more violations; all are listed.
+
+    ``rule`` and ``index`` are those of the first violation.
+    """
+
+    violations: tuple[RuleError, ...]
+
+    def __init__(self, violations: Sequence[RuleError]) -> None:
+        first = violations[0]
+        lines = "\n".join(f"  - {v}" for v in violations)
+        count = len(violations)
+        RuleError.__init__(
+            self,
+            first.rule,
+            f"not sendable ({count} violation{'s' if count != 1 else ''}):\n{lines}",
+            index=first.index,
+        )
+        self.violations = tuple(violations)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.violations,))
+
+
+class CodecError(ConvoError, ValueError):
+    """A payload or response could not be read; ``path`` is where, e.g.
+    ``$.messages[3].content[0].source``.  ``errors`` lists every problem."""
+
+    errors: tuple[str, ...]
+    path: str
+
+    def __init__(self, message: str, *, path: str = "$", errors: Sequence[str] = ()) -> None:
+        errs = tuple(errors) or (f"{message} @ {path}",)
+        super().__init__(f"{message} @ {path}", path=path, errors=errs)
+
+
+class StoreError(ConvoError):
+    """Base of the store's errors."""
+
+
+class ConflictError(StoreError):
+    """The thread's head moved since this conversation was loaded.
+
+    The turns of the attempted conversation are already stored: reload and
+    re-apply, or save it under a new thread id.  Nothing was lost.
+    """
+
+    thread_id: str
+    stored_head: str | None
+    attempted_head: str | None
+
+    def __init__(self, *, thread_id: str, stored_head: str | None, attempted_head: str | None) -> None:
+        super().__init__(
+            f"thread {thread_id!r} has head {stored_head}, which is not an ancestor of "
+            f"{attempted_head}; the new turns are stored: reload and re-apply, or save "
+            "under a new thread id",
+            thread_id=thread_id,
+            stored_head=stored_head,
+            attempted_head=attempted_head,
+        )
+
+
+class ThreadNotFoundError(StoreError, LookupError):
+    """No thread with this id."""
+
+    thread_id: str
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"no thread {thread_id!r}", thread_id=thread_id)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.thread_id,))
+
+
+class ThreadExistsError(StoreError):
+    """A thread with this id already exists (e.g. the target of a fork)."""
+
+    thread_id: str
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} already exists", thread_id=thread_id)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.thread_id,))
+
+
+class TurnNotFoundError(StoreError, LookupError):
+    """No turn with this id, or a thread's chain is missing a turn."""
+
+    turn_id: str
+
+    def __init__(self, turn_id: str) -> None:
+        super().__init__(f"no turn {turn_id!r}", turn_id=turn_id)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.turn_id,))
+
+
+class HashMismatchError(StoreError):
+    """A stored turn no longer hashes to its id (the data was altered)."""
+
+    turn_id: str
+    thread_id: str | None
+    actual: str
+
+    def __init__(self, *, turn_id: str, actual: str, thread_id: str | None = None) -> None:
+        where = f" in thread {thread_id!r}" if thread_id is not None else ""
+        super().__init__(
+            f"turn {turn_id}{where} hashes to {actual}: its stored content was altered",
+            turn_id=turn_id,
+            actual=actual,
+            thread_id=thread_id,
+        )
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is not the one this convo expects."""
+
+    database_revision: str | None
+    head_revision: str
+
+    def __init__(self, *, database_revision: str | None, head_revision: str, newer: bool) -> None:
+        if newer:
+            advice = "this database is newer than this convo: upgrade convo"
+        else:
+            advice = "run `convo db upgrade` (or open the Store with auto_upgrade=True)"
+        super().__init__(
+            f"database schema is at revision {database_revision}, convo expects "
+            f"{head_revision}: {advice}",
+            database_revision=database_revision,
+            head_revision=head_revision,
+            newer=newer,
+        )
+
+
+class BudgetError(ConvoError, ValueError):
+    """No valid conversation fits the token budget."""
+
+    budget: int
+    needed: int
+
+    def __init__(self, message: str, *, budget: int, needed: int) -> None:
+        super().__init__(message, budget=budget, needed=needed)
+
+
+class TransportError(ConvoError):
+    """Base of the transport's errors."""
+
+
+class APIConnectionError(TransportError):
+    """The request did not get a response (network failure)."""
+
+    attempts: int
+
+    def __init__(self, message: str = "connection error", *, attempts: int = 1) -> None:
+        super().__init__(message, attempts=attempts)
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+    def __init__(self, message: str = "request timed out", *, attempts: int = 1) -> None:
+        super().__init__(message, attempts=attempts)
+
+
+class APIStatusError(TransportError):
+    """The API answered with an error status."""
+
+    status_code: int
+    error_type: str | None
+    request_id: str | None
+    body: Any
+    retry_after: float | None
+    attempts: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            error_type=error_type,
+            request_id=request_id,
+            body=body,
+            retry_after=retry_after,
+            attempts=attempts,
+        )
+
+
+class BadRequestError(APIStatusError):
+    """400 invalid_request_error."""
+
+
+class AuthenticationError(APIStatusError):
+    """401 authentication_error."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403 permission_error."""
+
+
+class NotFoundError(APIStatusError):
+    """404 not_found_error."""
+
+
+class RequestTooLargeError(APIStatusError):
+    """413 request_too_large."""
+
+
+class RateLimitError(APIStatusError):
+    """429 rate_limit_error."""
+
+
+class OverloadedError(APIStatusError):
+    """529 overloaded_error."""
+
+
+class InternalServerError(APIStatusError):
+    """Any other status >= 500."""
+
+
+class StreamError(TransportError):
+    """A stream was malformed or ended before ``message_stop``."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+class CassetteMissError(TransportError):
+    """Replay mode: no recorded exchange matches this request."""
+
+    key: str
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message, key=key)
+

@@ -1,0 +1,337 @@
+"""Turns: one message of the history, immutable and content-addressed.
+
+A ``Turn`` has a ``role`` (``user`` | ``assistant``), an ``origin`` (where
+it came from: ``human``, ``model``, ``synthetic`` or ``tool``; never part of
+the payload), its ``blocks``, read-only ``meta`` (model, usage,
+stop_reason, response id...) and an ``id`` that hashes its parent's id and
+its canonical record (the contract is in ``convo._canonical``).
+
+Turns cache what they cost to compute: the request form (``message``) and
+the JSON text the store writes are built once, so building a payload never
+re-serialises an old turn.  A turn read from the store decodes its JSON
+only when something asks for it, so loading a long thread costs little
+more than reading its rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, NoReturn, get_args
+
+from convo._canonical import turn_id
+from convo._frozen import FrozenDict, FrozenList, freeze
+from convo.blocks import BLOCK_CLASSES, Block, TextBlock
+from convo.codec import block_to_json, content_from_json, dumps
+from convo.errors import CodecError, HashMismatchError
+
+__all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn"]
+
+Role = Literal["user", "assistant"]
+Origin = Literal["human", "model", "synthetic", "tool"]
+ROLES: tuple[Role, ...] = get_args(Role)
+ORIGINS: tuple[Origin, ...] = get_args(Origin)
+
+Content = str | Block | Iterable[Block]
+"""What a turn can be built from: a string (the API's shorthand for one text
+block), a block, or an iterable of blocks."""
+
+_UNSET: Any = object()
+
+
+class Turn:
+    """One message of a conversation (immutable; equal iff ids are equal).
+
+    Build turns with ``Turn.create``; a ``Conversation`` does this for you.
+    """
+
+    __slots__ = (
+        "_blocks",
+        "_content",
+        "_content_text",
+        "_message",
+        "_meta",
+        "_meta_text",
+        "id",
+        "origin",
+        "parent_id",
+        "role",
+    )
+
+    id: str
+    parent_id: str | None
+    role: Role
+    origin: Origin
+    _content: Any
+    _blocks: tuple[Block, ...] | None
+    _meta: FrozenDict | None
+    _message: FrozenDict | None
+    _content_text: str | None
+    _meta_text: str | None
+
+    def __init__(self) -> None:
+        raise TypeError("build turns with Turn.create(...) or Conversation methods")
+
+    @classmethod
+    def _new(
+        cls,
+        *,
+        id: str | None,
+        parent_id: str | None,
+        role: str,
+        origin: str,
+        content: Any = _UNSET,
+        blocks: tuple[Block, ...] | None = None,
+        meta: FrozenDict | None = None,
+        content_text: str | None = None,
+        meta_text: str | None = None,
+    ) -> Turn:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        if origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
+        turn = object.__new__(cls)
+        put = object.__setattr__
+        put(turn, "parent_id", parent_id)
+        put(turn, "role", role)
+        put(turn, "origin", origin)
+        put(turn, "_content", content)
+        put(turn, "_blocks", blocks)
+        put(turn, "_meta", meta)
+        put(turn, "_message", None)
+        put(turn, "_content_text", content_text)
+        put(turn, "_meta_text", meta_text)
+        put(turn, "id", id if id is not None else turn_id(parent_id, turn.record()))
+        return turn
+
+    @classmethod
+    def create(
+        cls,
+        role: Role,
+        content: Content,
+        *,
+        origin: Origin,
+        meta: Mapping[str, Any] | None = None,
+        parent_id: str | None = None,
+    ) -> Turn:
+        """Build a turn and compute its id.
+
+        Args:
+            role: ``"user"`` or ``"assistant"``.
+            content: a string (sent in the API's string shorthand), a block,
+                or an iterable of blocks (sent as an array).
+            origin: where the turn came from; never sent.
+            meta: JSON metadata (model, usage, stop_reason, response id...).
+            parent_id: the id of the turn before this one.
+        """
+        if isinstance(content, str):
+            blocks: tuple[Block, ...] = (TextBlock(content),)
+            json_content: Any = content
+        else:
+            blocks = _as_blocks(content)
+            json_content = FrozenList([block_to_json(b) for b in blocks])
+        frozen_meta: FrozenDict = freeze(meta) if meta else _EMPTY
+        return cls._new(
+            id=None,
+            parent_id=parent_id,
+            role=role,
+            origin=origin,
+            content=json_content,
+            blocks=blocks,
+            meta=frozen_meta,
+        )
+
+    @classmethod
+    def from_stored(
+        cls,
+        *,
+        id: str,
+        parent_id: str | None,
+        role: str,
+        origin: str,
+        content_text: str,
+        meta_text: str,
+    ) -> Turn:
+        """A turn read back from storage; its JSON is decoded on first use.
+
+        The id is trusted here (``verify()`` re-checks it), which is what
+        makes loading cheap.
+        """
+        return cls._new(
+            id=id,
+            parent_id=parent_id,
+            role=role,
+            origin=origin,
+            content_text=content_text,
+            meta_text=meta_text,
+        )
+
+    # -- values --------------------------------------------------------
+
+    @property
+    def content(self) -> Any:
+        """The content exactly as sent: a string, or a read-only array of
+        block objects."""
+        if self._content is _UNSET:
+            assert self._content_text is not None
+            object.__setattr__(self, "_content", freeze(_loads(self._content_text, self.id)))
+        return self._content
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        """The content as block objects."""
+        if self._blocks is None:
+            object.__setattr__(self, "_blocks", content_from_json(self.content))
+        assert self._blocks is not None
+        return self._blocks
+
+    @property
+    def meta(self) -> FrozenDict:
+        """Read-only metadata: model, usage, stop_reason, id of the response..."""
+        if self._meta is None:
+            assert self._meta_text is not None
+            object.__setattr__(self, "_meta", freeze(_loads(self._meta_text, self.id)))
+        assert self._meta is not None
+        return self._meta
+
+    @property
+    def shorthand(self) -> bool:
+        """True when the content is sent as a bare string."""
+        return isinstance(self.content, str)
+
+    @property
+    def message(self) -> FrozenDict:
+        """The request form ``{"role": ..., "content": ...}`` (cached, read-only)."""
+        if self._message is None:
+            object.__setattr__(
+                self, "_message", FrozenDict({"role": self.role, "content": self.content})
+            )
+        assert self._message is not None
+        return self._message
+
+    @property
+    def content_text(self) -> str:
+        """Compact JSON text of ``content`` (what the store writes)."""
+        if self._content_text is None:
+            object.__setattr__(self, "_content_text", dumps(self.content))
+        assert self._content_text is not None
+        return self._content_text
+
+    @property
+    def meta_text(self) -> str:
+        """Compact JSON text of ``meta``."""
+        if self._meta_text is None:
+            object.__setattr__(self, "_meta_text", dumps(self.meta))
+        assert self._meta_text is not None
+        return self._meta_text
+
+    @property
+    def text(self) -> str:
+        """The concatenated text of the turn's text blocks."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(b.text for b in self.blocks if isinstance(b, TextBlock))
+
+    def record(self) -> FrozenDict:
+        """The canonical record the id hashes (see ``convo._canonical``)."""
+        return FrozenDict(
+            {"content": self.content, "meta": self.meta, "origin": self.origin, "role": self.role}
+        )
+
+    def computed_id(self) -> str:
+        """Recompute the id from the content (what ``verify`` compares)."""
+        return turn_id(self.parent_id, self.record())
+
+    def verify(self) -> None:
+        """Raise ``HashMismatchError`` unless the content hashes to ``id``."""
+        actual = self.computed_id()
+        if actual != self.id:
+            raise HashMismatchError(turn_id=self.id, actual=actual)
+
+    # -- derived turns -------------------------------------------------
+
+    def with_parent(self, parent_id: str | None) -> Turn:
+        """The same turn placed under another parent (a new id)."""
+        if parent_id == self.parent_id:
+            return self
+        return Turn._new(
+            id=None,
+            parent_id=parent_id,
+            role=self.role,
+            origin=self.origin,
+            content=self.content,
+            blocks=self._blocks,
+            meta=self.meta,
+        )
+
+    # -- protocol --------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Turn):
+            return NotImplemented
+        return self.id == other.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"Turn is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"Turn is immutable (cannot delete {name!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_turn,
+            (self.id, self.parent_id, self.role, self.origin, self.content_text, self.meta_text),
+        )
+
+    def __repr__(self) -> str:
+        preview = self.text
+        if len(preview) > 40:
+            preview = preview[:37] + "..."
+        return (
+            f"Turn({self.role}, origin={self.origin}, id={self.id[:15]}..., "
+            f"blocks={len(self.blocks)}, text={preview!r})"
+        )
+
+
+def _rebuild_turn(
+    id: str, parent_id: str | None, role: str, origin: str, content_text: str, meta_text: str
+) -> Turn:
+    return Turn.from_stored(
+        id=id,
+        parent_id=parent_id,
+        role=role,
+        origin=origin,
+        content_text=content_text,
+        meta_text=meta_text,
+    )
+
+
+_EMPTY = FrozenDict()
+
+
+def _as_blocks(content: Any) -> tuple[Block, ...]:
+    if isinstance(content, BLOCK_CLASSES):
+        return (content,)
+    if isinstance(content, Mapping) or not isinstance(content, Iterable):
+        raise TypeError(
+            "content must be a str, a block, or an iterable of blocks, "
+            f"got {type(content).__name__} (use convo.codec.block_from_json for JSON)"
+        )
+    blocks = tuple(content)
+    for i, block in enumerate(blocks):
+        if not isinstance(block, BLOCK_CLASSES):
+            raise TypeError(
+                f"content[{i}] must be a block, got {type(block).__name__} "
+                "(use convo.codec.block_from_json for JSON)"
+            )
+    return blocks
+
+
+def _loads(text: str, turn: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CodecError(f"stored JSON of turn {turn} is not valid: {exc}") from None
