@@ -99,6 +99,12 @@ class Conversation:
         return self._system
 
     @property
+    def system_json(self) -> Any:
+        """The system prompt as sent: a string, a read-only array of text
+        block objects, or ``None``."""
+        return self._system_json
+
+    @property
     def policy(self) -> Policy:
         """``"strict"`` or ``"merge"``."""
         return self._policy
@@ -372,6 +378,16 @@ class Conversation:
         if errors:
             errors.sort(key=lambda e: (-1 if e.index is None else e.index))
             raise NotSendableError(errors)
+
+    def fits(self, model: str, *, max_tokens: int | None = None) -> bool:
+        """True when the estimated input plus ``max_tokens`` (default: the
+        model's output limit) fits the model's context window.
+
+        See ``convo.tokens`` for how the estimate is made.
+        """
+        from convo.tokens import fits
+
+        return fits(self, model, max_tokens=max_tokens)
 
     def is_sendable(self, model: str | None = None, **kwargs: Any) -> bool:
         """True when ``check_sendable`` would not raise."""

@@ -52,6 +52,7 @@ class Turn:
         "_message",
         "_meta",
         "_meta_text",
+        "__weakref__",
         "id",
         "origin",
         "parent_id",
