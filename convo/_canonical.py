@@ -4,18 +4,20 @@ A turn's id is ``"sha256:" + hex(sha256(P + b"\\n" + C))`` where
 
 * ``P`` is the parent turn's id as ASCII, or empty for a first turn;
 * ``C`` is the canonical JSON of the turn record
-  ``{"content": ..., "meta": ..., "origin": ..., "role": ...}``:
-  ``content`` exactly as sent to the API (a string for the shorthand form,
-  else the array of block objects), ``meta`` the turn's metadata object;
+  ``{"content": ..., "role": ...}``: ``content`` exactly as sent to the API
+  (a string for the shorthand form, else the array of block objects);
   serialised by Python's ``json.dumps`` with ``sort_keys=True``,
   ``separators=(",", ":")``, ``ensure_ascii=False``, ``allow_nan=False``,
   encoded as UTF-8.
 
-Consequences, all relied on elsewhere: equal turns under equal parents have
-equal ids (content addressing: a shared prefix is stored once); an id
-covers every ancestor (a thread verifies end to end); key order inside
-objects does not change an id, but any value, the origin or the metadata
-does.  Changing any of this changes every id, so it is versioned by the
+The id addresses what is sent, nothing else: a turn's ``origin`` and
+``meta`` are annotations carried beside it (kept, saved, queryable) but not
+hashed, so ``Conversation.from_payload(c.to_payload(...)) == c`` and equal
+content under equal parents gives equal ids.
+
+Consequences, all relied on elsewhere: a shared prefix is stored once; an
+id covers every ancestor (a thread verifies end to end); key order inside
+objects does not change an id, any value does.  Changing any of this changes every id, so it is versioned by the
 prefix: a future form gets a new tag, never a silent change.
 """
 

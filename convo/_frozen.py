@@ -51,7 +51,7 @@ class FrozenDict(dict[str, Any]):
 
     __setitem__ = _immutable
     __delitem__ = _immutable
-    __ior__ = _immutable  # type: ignore[assignment]
+    __ior__ = _immutable
     clear = _immutable
     pop = _immutable
     popitem = _immutable
@@ -73,15 +73,15 @@ class FrozenList(list[Any]):
     def __repr__(self) -> str:
         return f"FrozenList({list.__repr__(self)})"
 
-    def __add__(self, other: Any) -> FrozenList:  # type: ignore[override]
+    def __add__(self, other: Any) -> FrozenList:
         return FrozenList([*self, *other])
 
     def __setitem__(self, index: SupportsIndex | slice, value: Any) -> NoReturn:
         _immutable(self)
 
     __delitem__ = _immutable
-    __iadd__ = _immutable  # type: ignore[assignment]
-    __imul__ = _immutable  # type: ignore[assignment]
+    __iadd__ = _immutable
+    __imul__ = _immutable
     append = _immutable
     clear = _immutable
     extend = _immutable

@@ -142,10 +142,12 @@ def make_converter() -> cattrs.Converter:
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv))
         # Omit only fields that are absent (None); fields with real defaults
         # (e.g. ``media_type``, ``input``) are always written.
-        overrides = {
+        overrides: dict[str, Any] = {
             f.name: override(omit_if_default=f.default is None) for f in attrs.fields(cls)
         }
-        unstructure = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
+        unstructure: Any = make_dict_unstructure_fn(
+            cls, conv, _cattrs_omit_if_default=True, **overrides
+        )
         conv.register_unstructure_hook(cls, _tagged(cls, unstructure))
     return conv
 

@@ -19,14 +19,14 @@ from typing import Any, Literal, NoReturn, overload
 
 from convo.blocks import Block, TextBlock, ToolResultBlock
 from convo.codec import block_from_json, content_from_json, content_to_json, split_response
-from convo.errors import CodecError, NotSendableError, RuleError
+from convo.errors import CodecError, NotSendableError
 from convo.models import profile_for
 from convo.rules import (
     NO_EMPTY_CONTENT,
     PREFILL_NO_TRAILING_WHITESPACE,
     check_append,
-    content_errors,
     check_send,
+    content_errors,
 )
 from convo.turns import Content, Origin, Role, Turn
 
@@ -43,6 +43,10 @@ class _Link:
     """One step of the chain: a turn, the link before it, and the length."""
 
     __slots__ = ("length", "parent", "turn")
+
+    turn: Turn
+    parent: _Link | None
+    length: int
 
     def __init__(self, turn: Turn, parent: _Link | None) -> None:
         self.turn = turn
@@ -387,7 +391,8 @@ class Conversation:
         """
         from convo.tokens import fits
 
-        return fits(self, model, max_tokens=max_tokens)
+        result: bool = fits(self, model, max_tokens=max_tokens)
+        return result
 
     def is_sendable(self, model: str | None = None, **kwargs: Any) -> bool:
         """True when ``check_sendable`` would not raise."""
@@ -416,7 +421,7 @@ class Conversation:
         """
         if not isinstance(payload, Mapping):
             raise CodecError(f"a payload must be an object, got {type(payload).__name__}")
-        system = payload.get("system")
+        system: Any = payload.get("system")
         if system is not None and not isinstance(system, str):
             if not isinstance(system, list):
                 raise CodecError("system must be a string or an array of text blocks", path="$.system")
@@ -442,12 +447,14 @@ class Conversation:
             if "content" not in message:
                 raise CodecError("a message needs 'content'", path=f"{path}.content")
             raw = message["content"]
-            content: Content = raw if isinstance(raw, str) else content_from_json(raw, f"{path}.content")
+            content: str | tuple[Block, ...] = (
+                raw if isinstance(raw, str) else content_from_json(raw, f"{path}.content")
+            )
             origin: Origin = "synthetic" if role == "assistant" else "human"
             if (
                 role == "user"
                 and not isinstance(content, str)
-                and content
+                and len(content) > 0
                 and all(isinstance(b, ToolResultBlock) for b in content)
             ):
                 origin = "tool"

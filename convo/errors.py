@@ -112,11 +112,11 @@ class RuleError(ConvoError, ValueError):
         super().__init__(f"[{rule}] {where}{detail}", rule=rule, index=index, detail=detail)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.rule, self.detail), {"index": self.index})
+        return (_rebuild_rule_error, (type(self), self.rule, self.detail, self.index))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.index = state["index"]
-        self._kwargs["index"] = state["index"]
+
+def _rebuild_rule_error(cls: type[RuleError], rule: str, detail: str, index: int | None) -> RuleError:
+    return cls(rule, detail, index=index)
 
 
 class NotSendableError(RuleError):

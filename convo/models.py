@@ -59,7 +59,6 @@ class ModelProfile:
 
 _DOCS = "platform.claude.com models overview and migration guide (API_RULES B7, A6)"
 _SEED = "seed working-with-messages page: prefill not supported"
-_HIRES = {"max_image_edge": 2576, "max_image_tokens": 4784}
 
 _BUILTIN: tuple[ModelProfile, ...] = (
     ModelProfile("claude-3-haiku", 200_000, 4_096, source=_DOCS),
@@ -78,7 +77,7 @@ _BUILTIN: tuple[ModelProfile, ...] = (
     ModelProfile("claude-sonnet-4-5", 200_000, 64_000, prefill=False, source=_SEED),
     ModelProfile("claude-opus-4-6", 200_000, 128_000, prefill=False, source=_SEED),
     ModelProfile("claude-sonnet-4-6", 200_000, 64_000, prefill=False, source=_DOCS),
-    ModelProfile("claude-opus-4-7", 200_000, 128_000, prefill=False, source=_DOCS, **_HIRES),
+    ModelProfile("claude-opus-4-7", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
     ModelProfile(
         "claude-opus-4-8",
         200_000,
@@ -86,14 +85,15 @@ _BUILTIN: tuple[ModelProfile, ...] = (
         prefill=False,
         system_messages=True,
         source=_DOCS,
-        **_HIRES,
+        max_image_edge=2576,
+        max_image_tokens=4784,
     ),
-    ModelProfile("claude-fable-5", 200_000, 128_000, prefill=False, source=_DOCS, **_HIRES),
-    ModelProfile("claude-sonnet-5", 200_000, 64_000, prefill=False, source=_DOCS, **_HIRES),
-    ModelProfile("claude-opus-5", 200_000, 128_000, prefill=False, source=_DOCS, **_HIRES),
-    ModelProfile("claude-opus-5-5", 200_000, 128_000, prefill=False, source=_DOCS, **_HIRES),
-    ModelProfile("claude-sonnet-5-5", 200_000, 64_000, prefill=False, source=_DOCS, **_HIRES),
-    ModelProfile("claude-haiku-5-5", 200_000, 64_000, prefill=False, source=_DOCS, **_HIRES),
+    ModelProfile("claude-fable-5", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
+    ModelProfile("claude-sonnet-5", 200_000, 64_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
+    ModelProfile("claude-opus-5", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
+    ModelProfile("claude-opus-5-5", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
+    ModelProfile("claude-sonnet-5-5", 200_000, 64_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
+    ModelProfile("claude-haiku-5-5", 200_000, 64_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
 )
 
 _lock = threading.Lock()
@@ -115,7 +115,7 @@ def registered_profiles() -> tuple[ModelProfile, ...]:
 def profile_for(model: str | None) -> ModelProfile:
     """The profile of ``model``; a permissive one if it is unknown or ``None``."""
     if not model:
-        return ModelProfile.permissive(model or "")
+        return ModelProfile.permissive("")
     with _lock:
         candidates = list(_profiles.values())
     best: ModelProfile | None = None

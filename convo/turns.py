@@ -1,10 +1,10 @@
 """Turns: one message of the history, immutable and content-addressed.
 
-A ``Turn`` has a ``role`` (``user`` | ``assistant``), an ``origin`` (where
-it came from: ``human``, ``model``, ``synthetic`` or ``tool``; never part of
-the payload), its ``blocks``, read-only ``meta`` (model, usage,
-stop_reason, response id...) and an ``id`` that hashes its parent's id and
-its canonical record (the contract is in ``convo._canonical``).
+A ``Turn`` has a ``role`` (``user`` | ``assistant``), its ``blocks``, an
+``id`` that hashes its parent's id and its canonical content (the contract
+is in ``convo._canonical``), and two annotations that are kept and saved but
+never sent nor hashed: ``origin`` (``human``, ``model``, ``synthetic`` or
+``tool``) and read-only ``meta`` (model, usage, stop_reason, response id).
 
 Turns cache what they cost to compute: the request form (``message``) and
 the JSON text the store writes are built once, so building a payload never
@@ -46,13 +46,13 @@ class Turn:
     """
 
     __slots__ = (
+        "__weakref__",
         "_blocks",
         "_content",
         "_content_text",
         "_message",
         "_meta",
         "_meta_text",
-        "__weakref__",
         "id",
         "origin",
         "parent_id",
@@ -235,9 +235,7 @@ class Turn:
 
     def record(self) -> FrozenDict:
         """The canonical record the id hashes (see ``convo._canonical``)."""
-        return FrozenDict(
-            {"content": self.content, "meta": self.meta, "origin": self.origin, "role": self.role}
-        )
+        return FrozenDict({"content": self.content, "role": self.role})
 
     def computed_id(self) -> str:
         """Recompute the id from the content (what ``verify`` compares)."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -23,9 +21,8 @@ settings.load_profile(
 
 
 @pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's API key or convo settings."""
     for key in list(os.environ):
         if key.startswith(("ANTHROPIC_", "CONVO_")) and key != "CONVO_TEST_POSTGRES_URL":
             monkeypatch.delenv(key, raising=False)
-    yield

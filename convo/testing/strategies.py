@@ -1,0 +1,404 @@
+"""Hypothesis strategies for blocks, turns, conversations, responses, payloads.
+
+``conversations()`` draws histories that satisfy every append-time rule
+(tool calls answered in the next turn, thinking first, real images...).
+``invalid_conversations()`` draws payloads one edit away from valid, each
+with the rule and the turn index the edit breaks, so a test can check that
+a history handler rejects exactly that.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+from collections.abc import Callable
+from typing import Any, Literal
+
+from attrs import frozen
+from hypothesis import strategies as st
+
+from convo._frozen import thaw
+from convo.blocks import (
+    Block,
+    CacheControl,
+    DocumentBlock,
+    ImageBlock,
+    PlainTextSource,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    UnknownBlock,
+    URLImageSource,
+)
+from convo.conversation import Conversation
+from convo.turns import Origin, Turn
+
+__all__ = [
+    "InvalidCase",
+    "blocks",
+    "conversations",
+    "invalid_conversations",
+    "payloads",
+    "png_bytes",
+    "responses",
+    "texts",
+    "turns",
+]
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+_ALPHABET = st.characters(
+    codec="utf-8", exclude_categories=("Cs", "Cc"), include_characters="\n\t"
+)
+
+
+def texts(*, max_size: int = 40) -> st.SearchStrategy[str]:
+    """Non-empty text with a non-whitespace character and no trailing
+    whitespace (valid anywhere, even as a prefill)."""
+    return st.text(_ALPHABET, min_size=0, max_size=max_size).map(lambda s: (s + "x").strip() or "x")
+
+
+def png_bytes(*, max_side: int = 48) -> st.SearchStrategy[bytes]:
+    """Small but real PNG files (decodable, with correct CRCs)."""
+    return st.tuples(st.integers(1, max_side), st.integers(1, max_side)).map(lambda wh: _png(*wh))
+
+
+def _png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    pixels = zlib.compress(b"".join(b"\x00" + b"\x80" * width for _ in range(height)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+_json_leaf = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10)
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_json_objects = st.dictionaries(st.text(max_size=8), _json, max_size=4)
+
+_cache_controls = st.none() | st.builds(CacheControl, ttl=st.none() | st.sampled_from(["5m", "1h"]))
+
+
+def _images() -> st.SearchStrategy[ImageBlock]:
+    inline = png_bytes().map(ImageBlock.from_bytes)
+    url = st.builds(
+        lambda n: ImageBlock(URLImageSource(f"https://example.com/{n}.png")), st.integers(0, 99)
+    )
+    return inline | url
+
+
+def _documents() -> st.SearchStrategy[DocumentBlock]:
+    return st.builds(
+        lambda text, title: DocumentBlock(PlainTextSource(text), title=title),
+        texts(),
+        st.none() | texts(max_size=10),
+    )
+
+
+def _unknown_blocks() -> st.SearchStrategy[UnknownBlock]:
+    return st.builds(
+        lambda kind, body: UnknownBlock({"type": kind, **body}),
+        st.sampled_from(["server_tool_use", "web_search_tool_result", "future_block_v9"]),
+        st.dictionaries(st.sampled_from(["id", "name", "input", "data", "extra"]), _json, max_size=3),
+    )
+
+
+def _text_blocks() -> st.SearchStrategy[TextBlock]:
+    return st.builds(lambda t, cc: TextBlock(t, cache_control=cc), texts(), _cache_controls)
+
+
+def blocks(
+    kinds: tuple[str, ...] = ("text", "image", "document", "tool_use", "tool_result", "thinking",
+                              "redacted_thinking", "unknown"),
+) -> st.SearchStrategy[Block]:
+    """Single blocks of the given kinds (each valid on its own)."""
+    table: dict[str, st.SearchStrategy[Any]] = {
+        "text": _text_blocks(),
+        "image": _images(),
+        "document": _documents(),
+        "tool_use": st.builds(
+            ToolUseBlock, st.from_regex(r"toolu_[A-Za-z0-9]{4,12}", fullmatch=True),
+            st.from_regex(r"[a-z_]{1,12}", fullmatch=True), _json_objects,
+        ),
+        "tool_result": st.builds(
+            ToolResultBlock,
+            st.from_regex(r"toolu_[A-Za-z0-9]{4,12}", fullmatch=True),
+            st.none() | texts() | st.lists(_text_blocks(), min_size=1, max_size=2).map(tuple),
+            is_error=st.none() | st.booleans(),
+        ),
+        "thinking": st.builds(ThinkingBlock, texts(), st.text("abcdef0123456789", min_size=8, max_size=16)),
+        "redacted_thinking": st.builds(RedactedThinkingBlock, st.text("ABCDEFabcdef=", min_size=4, max_size=16)),
+        "unknown": _unknown_blocks(),
+    }
+    return st.one_of(*(table[k] for k in kinds))
+
+
+def turns(role: Literal["user", "assistant"] | None = None) -> st.SearchStrategy[Turn]:
+    """Standalone first turns (no parent) of simple, always-valid content."""
+    roles = st.just(role) if role else st.sampled_from(["user", "assistant"])
+    return st.builds(
+        lambda r, content: Turn.create(r, content, origin="human" if r == "user" else "synthetic"),
+        roles,
+        texts() | st.lists(_text_blocks(), min_size=1, max_size=3),
+    )
+
+
+@st.composite
+def _user_content(draw: Draw, images: bool) -> Any:
+    if draw(st.booleans()):
+        return draw(texts())
+    kinds = ["text", "document", "unknown"] + (["image"] if images else [])
+    extra = draw(st.lists(blocks(tuple(kinds)), max_size=2))
+    # At least one real text block keeps the turn non-empty.
+    return [*extra, draw(_text_blocks())]
+
+
+_USAGE = st.fixed_dictionaries(
+    {"input_tokens": st.integers(0, 10_000), "output_tokens": st.integers(0, 4_000)}
+)
+
+
+@st.composite
+def _assistant_turn(
+    draw: Draw, counter: list[int], tools: bool, thinking: bool
+) -> tuple[Any, tuple[str, ...], dict[str, Any] | None]:
+    if draw(st.booleans()):
+        return draw(texts()), (), None
+    head: list[Block] = []
+    if thinking and draw(st.booleans()):
+        head.append(draw(blocks(("thinking", "redacted_thinking"))))
+    body: list[Block] = [draw(_text_blocks())] if draw(st.booleans()) or not tools else []
+    ids: list[str] = []
+    if tools:
+        for _ in range(draw(st.integers(0 if body else 1, 2))):
+            counter[0] += 1
+            tool_id = f"toolu_{counter[0]:05d}"
+            ids.append(tool_id)
+            body.append(
+                ToolUseBlock(tool_id, draw(st.sampled_from(["search", "calc", "lookup"])), draw(_json_objects))
+            )
+    meta = None
+    if draw(st.booleans()):
+        counter[0] += 1
+        meta = {"id": f"msg_{counter[0]:05d}", "model": "claude-test-1",
+                "stop_reason": "tool_use" if ids else "end_turn", "usage": draw(_USAGE)}
+    return [*head, *body], tuple(ids), meta
+
+
+def _systems() -> st.SearchStrategy[Any]:
+    return st.none() | texts() | st.lists(_text_blocks(), min_size=1, max_size=2)
+
+
+@st.composite
+def conversations(
+    draw: Draw,
+    *,
+    min_turns: int = 0,
+    max_turns: int = 10,
+    tools: bool = True,
+    thinking: bool = True,
+    images: bool = True,
+    end_with: Literal["any", "user", "assistant"] = "any",
+    complete: bool = False,
+) -> Conversation:
+    """Conversations that satisfy every append-time rule.
+
+    Args:
+        min_turns, max_turns: bounds on the number of turns.
+        tools, thinking, images: include tool exchanges, thinking blocks, images.
+        end_with: force the role of the last turn (``"user"`` makes every
+            conversation sendable to any model).
+        complete: no trailing assistant turn with unanswered tool calls.
+    """
+    conversation = Conversation(draw(_systems()))
+    count = draw(st.integers(min_turns, max_turns))
+    if end_with == "user" and count % 2 == 0:
+        count = count + 1 if count < max_turns or count == 0 else count - 1
+    elif end_with == "assistant" and count % 2 == 1:
+        count = count + 1 if count < max_turns else count - 1
+    counter = [0]
+    pending: tuple[str, ...] = ()
+    for i in range(count):
+        last = i == count - 1
+        if i % 2 == 0:
+            if pending:
+                results = [
+                    ToolResultBlock(tool_id, draw(st.none() | texts()), is_error=draw(st.none() | st.booleans()))
+                    for tool_id in pending
+                ]
+                tail = [draw(_text_blocks())] if draw(st.booleans()) else []
+                conversation = conversation.append("user", [*results, *tail], origin="tool")
+                pending = ()
+            else:
+                conversation = conversation.user(draw(_user_content(images)))
+        else:
+            use_tools = tools and not (last and complete)
+            content, pending, meta = draw(_assistant_turn(counter, use_tools, thinking))
+            origin: Origin = "model" if meta is not None else "synthetic"
+            conversation = conversation.append("assistant", content, origin=origin, meta=meta)
+    return conversation
+
+
+def payloads(
+    model: str = "claude-test-1", max_tokens: int = 1024, **kwargs: Any
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Request bodies of valid conversations (plain, mutable dicts)."""
+    return conversations(**kwargs).map(lambda c: thaw(c.to_payload(model, max_tokens)))
+
+
+@st.composite
+def responses(draw: Draw, *, tools: bool = True, thinking: bool = True) -> dict[str, Any]:
+    """Messages API response bodies."""
+    counter = [draw(st.integers(0, 10_000))]
+    content, ids, _ = draw(_assistant_turn(counter, tools, thinking))
+    if isinstance(content, str):
+        content = [TextBlock(content)]
+    from convo.codec import block_to_json
+
+    return {
+        "id": f"msg_{draw(st.integers(0, 10**9)):09d}",
+        "type": "message",
+        "role": "assistant",
+        "content": [thaw(block_to_json(b)) for b in content],
+        "model": "claude-test-1",
+        "stop_reason": "tool_use" if ids else draw(st.sampled_from(["end_turn", "max_tokens", "stop_sequence"])),
+        "stop_sequence": None,
+        "usage": draw(_USAGE),
+    }
+
+
+@frozen
+class InvalidCase:
+    """A payload one edit away from valid.
+
+    Attributes:
+        payload: the request body (plain dicts).
+        rule: the rule the edit breaks.
+        index: the turn index the error must carry.
+        phase: ``"append"`` (``Conversation.from_payload`` raises ``RuleError``)
+            or ``"send"`` (``check_sendable(model)`` raises ``NotSendableError``).
+        model: the model to check against for send-phase cases.
+        edit: what was changed, for the test's failure message.
+    """
+
+    payload: dict[str, Any]
+    rule: str
+    index: int | None
+    phase: Literal["append", "send"]
+    model: str
+    edit: str
+
+
+_NO_PREFILL_MODEL = "claude-opus-4-6"
+_PREFILL_MODEL = "claude-opus-4-5"
+
+_EDITS = (
+    "cut-tool-pair",
+    "unknown-tool-result-id",
+    "orphan-tool-result",
+    "text-before-tool-result",
+    "assistant-first",
+    "same-role-twice",
+    "empty-text-block",
+    "prefill-on-model-without-prefill",
+    "prefill-trailing-whitespace",
+    "unanswered-trailing-tool-use",
+    "image-media-type-lies",
+    "thinking-not-first",
+    "tool-use-in-user-turn",
+)
+
+
+def _msgs(c: Conversation) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = thaw(c.to_payload("m", 1)["messages"])
+    return result
+
+
+@st.composite
+def invalid_conversations(draw: Draw, edits: tuple[str, ...] = _EDITS) -> InvalidCase:
+    """Payloads one edit away from a valid conversation, with the broken rule."""
+    edit = draw(st.sampled_from(edits))
+    base = draw(conversations(max_turns=6, end_with="user", complete=True))
+    system = base.system_json
+    messages = _msgs(base)
+    n = len(messages)
+    rule: str
+    index: int | None
+    phase: Literal["append", "send"] = "append"
+    model = _PREFILL_MODEL
+    tool_id = "toolu_edit"
+    tool_use = {"type": "tool_use", "id": tool_id, "name": "calc", "input": {}}
+    text = draw(texts())
+    if edit == "cut-tool-pair":
+        messages += [
+            {"role": "assistant", "content": [{"type": "text", "text": text}, tool_use]},
+            {"role": "user", "content": draw(texts())},
+        ]
+        rule, index = "every-tool-use-answered", n
+    elif edit == "unknown-tool-result-id":
+        messages += [
+            {"role": "assistant", "content": [tool_use]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_other"}]},
+        ]
+        rule, index = "tool-result-ids-known", n + 1
+    elif edit == "orphan-tool-result":
+        messages += [
+            {"role": "assistant", "content": text},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id}]},
+        ]
+        rule, index = "tool-result-follows-tool-use", n + 1
+    elif edit == "text-before-tool-result":
+        messages += [
+            {"role": "assistant", "content": [tool_use]},
+            {"role": "user", "content": [{"type": "text", "text": text},
+                                         {"type": "tool_result", "tool_use_id": tool_id}]},
+        ]
+        rule, index = "tool-results-first", n + 1
+    elif edit == "assistant-first":
+        messages = [{"role": "assistant", "content": text}, *messages]
+        rule, index = "first-turn-is-user", 0
+    elif edit == "same-role-twice":
+        messages += [{"role": "user", "content": text}]
+        rule, index = "roles-alternate", n
+    elif edit == "empty-text-block":
+        messages += [{"role": "assistant", "content": text},
+                     {"role": "user", "content": [{"type": "text", "text": ""}]}]
+        rule, index = "no-empty-content", n + 1
+    elif edit == "prefill-on-model-without-prefill":
+        messages += [{"role": "assistant", "content": text}]
+        rule, index, phase, model = "prefill-supported-by-model", n, "send", _NO_PREFILL_MODEL
+    elif edit == "prefill-trailing-whitespace":
+        messages += [{"role": "assistant", "content": text + draw(st.sampled_from([" ", "\n", "\t "]))}]
+        rule, index, phase = "prefill-no-trailing-whitespace", n, "send"
+    elif edit == "unanswered-trailing-tool-use":
+        messages += [{"role": "assistant", "content": [tool_use]}]
+        rule, index, phase = "every-tool-use-answered", n, "send"
+    elif edit == "image-media-type-lies":
+        data = base64.b64encode(draw(png_bytes())).decode()
+        media = draw(st.sampled_from(["image/jpeg", "image/gif", "image/webp"]))
+        messages += [{"role": "assistant", "content": text},
+                     {"role": "user", "content": [
+                         {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}},
+                         {"type": "text", "text": text}]}]
+        rule, index = "image-media-type", n + 1
+    elif edit == "thinking-not-first":
+        messages += [{"role": "assistant", "content": [
+            {"type": "text", "text": text},
+            {"type": "thinking", "thinking": text, "signature": "sig"}]}]
+        rule, index = "thinking-first", n
+    else:  # tool-use-in-user-turn
+        messages += [{"role": "assistant", "content": text},
+                     {"role": "user", "content": [tool_use, {"type": "text", "text": text}]}]
+        rule, index = "block-allowed-in-role", n + 1
+    payload: dict[str, Any] = {"model": model, "max_tokens": 64, "messages": messages}
+    if system is not None:
+        payload["system"] = thaw(system)
+    return InvalidCase(payload=payload, rule=rule, index=index, phase=phase, model=model, edit=edit)
