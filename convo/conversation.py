@@ -67,10 +67,16 @@ class Conversation:
     Every method returns a new conversation; none changes this one.
     """
 
-    __slots__ = ("_head", "_links", "_policy", "_system", "_system_json")
+    __slots__ = ("_base", "_head", "_links", "_messages", "_policy", "_system", "_system_json")
 
     _head: _Link | None
+    # Caches, filled on first use.  ``_base`` is the conversation this one
+    # was appended to: when its caches are warm, ours cost one tuple concat
+    # instead of a walk of the chain (dropped once used, so no chain of
+    # conversations stays alive through it).
+    _base: Conversation | None
     _links: tuple[_Link, ...] | None
+    _messages: tuple[Any, ...] | None
     _policy: Policy
     _system: str | tuple[TextBlock, ...] | None
     _system_json: Any
@@ -84,8 +90,10 @@ class Conversation:
         put(self, "_policy", policy)
         put(self, "_head", None)
         put(self, "_links", None)
+        put(self, "_messages", None)
+        put(self, "_base", None)
 
-    def _derive(self, head: _Link | None) -> Conversation:
+    def _derive(self, head: _Link | None, *, appended: bool = False) -> Conversation:
         new = object.__new__(Conversation)
         put = object.__setattr__
         put(new, "_system", self._system)
@@ -93,6 +101,8 @@ class Conversation:
         put(new, "_policy", self._policy)
         put(new, "_head", head)
         put(new, "_links", None)
+        put(new, "_messages", None)
+        put(new, "_base", self if appended else None)
         return new
 
     # -- reading -----------------------------------------------------------
@@ -125,15 +135,34 @@ class Conversation:
 
     def _chain(self) -> tuple[_Link, ...]:
         if self._links is None:
-            links: list[_Link] = []
-            link = self._head
-            while link is not None:
-                links.append(link)
-                link = link.parent
-            links.reverse()
-            object.__setattr__(self, "_links", tuple(links))
+            base = self._base
+            if base is not None and base._links is not None and self._head is not None:
+                chain = (*base._links, self._head)
+            else:
+                links: list[_Link] = []
+                link = self._head
+                while link is not None:
+                    links.append(link)
+                    link = link.parent
+                links.reverse()
+                chain = tuple(links)
+            object.__setattr__(self, "_links", chain)
+            if base is None or base._messages is None:
+                object.__setattr__(self, "_base", None)
         assert self._links is not None
         return self._links
+
+    def _message_tuple(self) -> tuple[Any, ...]:
+        if self._messages is None:
+            base = self._base
+            if base is not None and base._messages is not None and self._head is not None:
+                messages = (*base._messages, self._head.turn.message)
+            else:
+                messages = tuple(link.turn.message for link in self._chain())
+            object.__setattr__(self, "_messages", messages)
+            object.__setattr__(self, "_base", None)
+        assert self._messages is not None
+        return self._messages
 
     @property
     def turns(self) -> tuple[Turn, ...]:
@@ -211,7 +240,7 @@ class Conversation:
             _check(None if prev is None else prev.turn, merged, head.length - 1)
             return self._derive(_Link(merged, prev))
         _check(None if head is None else head.turn, turn, len(self))
-        return self._derive(_Link(turn, head))
+        return self._derive(_Link(turn, head), appended=True)
 
     def user(
         self, content: Content, *, origin: Origin = "human", meta: Mapping[str, Any] | None = None
@@ -341,7 +370,7 @@ class Conversation:
         payload: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if self._system_json is not None:
             payload["system"] = self._system_json
-        payload["messages"] = [link.turn.message for link in self._chain()]
+        payload["messages"] = list(self._message_tuple())
         for key in ("messages", "system"):
             if key in params:
                 raise ValueError(f"{key!r} comes from the conversation, not from params")

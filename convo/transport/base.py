@@ -15,8 +15,8 @@ other module of this package builds on this one.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -27,8 +27,10 @@ __all__ = [
     "COUNT_TOKENS_FIELDS",
     "APIResponse",
     "AsyncBaseTransport",
+    "AsyncEventStream",
     "AsyncTransport",
     "BaseTransport",
+    "EventStream",
     "Event",
     "EventCallback",
     "Payload",
@@ -133,9 +135,89 @@ def wire_copy(payload: Any) -> Any:
     Raises:
         TypeError / ValueError: ``payload`` is not JSON (NaN, sets, objects...).
     """
-    import json
-
     return json.loads(dumps(payload))
+
+
+class EventStream:
+    """The events of one streamed response: an iterator and a context manager.
+
+    The request goes out when iteration starts.  Once the response status
+    has arrived, ``request_id`` and ``headers`` (secrets removed) say where
+    it came from.  Leaving the ``with`` block, or ``close()``, releases the
+    connection even when the events were not all read.
+    """
+
+    __slots__ = ("_events", "headers", "request_id")
+
+    def __init__(self, source: Callable[[EventStream], Iterator[Event]]) -> None:
+        self.request_id: str | None = None
+        self.headers: dict[str, str] = {}
+        self._events = source(self)
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Stop reading and release the connection."""
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncEventStream:
+    """The async twin of :class:`EventStream` (``async for``, ``async with``, ``aclose``)."""
+
+    __slots__ = ("_events", "headers", "request_id")
+
+    def __init__(self, source: Callable[[AsyncEventStream], AsyncIterator[Event]]) -> None:
+        self.request_id: str | None = None
+        self.headers: dict[str, str] = {}
+        self._events = source(self)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection."""
+        close = getattr(self._events, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _finished(acc: Accumulator, events: object) -> APIResponse:
+    return APIResponse(
+        acc.message(),
+        request_id=getattr(events, "request_id", None),
+        headers=getattr(events, "headers", None),
+    )
 
 
 @runtime_checkable
@@ -218,18 +300,25 @@ class BaseTransport:
     ) -> dict[str, Any]:
         """Stream the response, call ``on_event`` with each event, return the message.
 
-        The result equals what ``send(payload)`` returns (see ``accumulate``).
+        The result equals what ``send(payload)`` returns (see ``accumulate``);
+        it is an :class:`APIResponse` carrying the stream's ``request_id``.
 
         Raises:
             StreamError: the stream broke or ended before ``message_stop``.
             APIStatusError: the request failed, or an ``error`` event arrived.
         """
         acc = Accumulator()
-        for event in self.stream(payload):
-            if on_event is not None:
-                on_event(event)
-            acc.add(event)
-        return acc.message()
+        events = self.stream(payload)
+        try:
+            for event in events:
+                if on_event is not None:
+                    on_event(event)
+                acc.add(event)
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        return _finished(acc, events)
 
     def close(self) -> None:
         """Release what the transport opened (nothing, by default)."""
@@ -273,14 +362,19 @@ class AsyncBaseTransport:
             APIStatusError: the request failed, or an ``error`` event arrived.
         """
         acc = Accumulator()
-        async with aclosing(self.stream(payload)) as events:
+        events = self.stream(payload)
+        try:
             async for event in events:
                 if on_event is not None:
                     result = on_event(event)
                     if inspect.isawaitable(result):
                         await result
                 acc.add(event)
-        return acc.message()
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+        return _finished(acc, events)
 
     async def aclose(self) -> None:
         """Release what the transport opened (nothing, by default)."""

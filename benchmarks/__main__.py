@@ -1,0 +1,100 @@
+"""Run every benchmark and print one table: ``python -m benchmarks [--quick]``.
+
+Each figure is a median over several runs with its spread; each ratio is
+convo against a baseline measured in the same run.  ``--json FILE`` writes
+the rows so two runs can be compared (``--compare OLD.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sqlite3
+import sys
+import time
+from typing import Any
+
+MODULES = ["bench_core", "bench_store", "bench_tokens", "bench_transport"]
+
+
+def _fmt_s(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1e-3:
+        return f"{value * 1e6:.1f} us"
+    if value < 1:
+        return f"{value * 1e3:.2f} ms"
+    return f"{value:.2f} s"
+
+
+def print_table(rows: list[dict[str, Any]], previous: dict[str, dict[str, Any]] | None = None) -> None:
+    """Print rows as an aligned text table."""
+    header = ["workload", "convo", "baseline", "ratio", "target", "met", "spread"]
+    if previous:
+        header.append("vs previous")
+    lines = [header]
+    for r in rows:
+        ratio = r.get("ratio")
+        cells = [
+            r["name"],
+            _fmt_s(r.get("convo_s")) if r.get("unit", "s") == "s" else f"{r.get('convo_s')}",
+            _fmt_s(r.get("baseline_s")),
+            "-" if ratio is None else f"{ratio:.2f}x",
+            "-" if r.get("target") is None else f"<= {r['target']}x" if r.get("unit", "s") == "s" else f"<= {r['target']}",
+            {True: "yes", False: "NO", None: "-"}[r.get("met")],
+            f"{r.get('convo_spread', 0) * 100:.0f}%",
+        ]
+        if previous:
+            old = previous.get(r["name"])
+            cells.append("-" if not old or not old.get("convo_s") else f"{r['convo_s'] / old['convo_s']:.2f}x")
+        lines.append(cells)
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    for n, line in enumerate(lines):
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; exit 1 if a target is missed and --strict is given."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (< 2 minutes)")
+    parser.add_argument("--only", action="append", help="run only these modules (e.g. bench_core)")
+    parser.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    parser.add_argument("--compare", metavar="FILE", help="compare with an earlier --json file")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for name in args.only or MODULES:
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"benchmarks.{name}":
+                continue
+            raise
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        for r in module.run(quick=args.quick):
+            rows.append({"module": name, **r})
+    previous = None
+    if args.compare:
+        with open(args.compare, encoding="utf-8") as fh:
+            previous = {r["name"]: r for r in json.load(fh)["rows"]}
+    print_table(rows, previous)
+    elapsed = time.perf_counter() - started
+    missed = [r["name"] for r in rows if r.get("met") is False]
+    print(f"\n{len(rows)} figures in {elapsed:.0f} s; targets missed: {len(missed)}")
+    for name in missed:
+        print(f"  missed: {name}")
+    if args.json:
+        env = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+               "machine": platform.machine(), "quick": args.quick}
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"environment": env, "rows": rows}, fh, indent=2)
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

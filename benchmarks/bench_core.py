@@ -1,0 +1,71 @@
+"""In-memory costs: append flat in the history's length, payload after one
+append about a list build plus one turn.
+
+Ratios, all measured in this run:
+
+* ``append@N / append@10``: an append must not grow with the length.
+* ``append@N / json.dumps(message)``: appending costs a few serialisations
+  of the new turn (it hashes and caches its canonical JSON).
+* ``payload after append@N / list(N)``: building the request body after one
+  append against copying a list of N prepared message dicts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from benchmarks._timing import measure, row
+from convo import Conversation
+
+
+def _grow(length: int) -> Conversation:
+    c = Conversation("You are terse.")
+    for i in range(length):
+        c = c.user(f"question {i}") if i % 2 == 0 else c.assistant(f"answer {i}")
+    return c
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Run the core benchmarks; one row per workload."""
+    lengths = [10, 1_000, 10_000] if quick else [10, 1_000, 10_000, 100_000]
+    repeat, number = (5, 200) if quick else (9, 500)
+    message = {"role": "user", "content": "question again"}
+    dumps = measure(lambda: json.dumps(message), repeat=repeat, number=number)
+    rows: list[dict[str, Any]] = []
+    base_append = None
+    for length in lengths:
+        c = _grow(length if length % 2 == 0 else length + 1)  # ends with assistant
+        stat = measure(lambda c=c: c.user("question again"), repeat=repeat, number=number)
+        if base_append is None:
+            base_append = stat
+        rows.append(row(f"append@{length} vs append@10", stat, base_append, target=1.5,
+                        baseline_name="append@10"))
+        rows.append(row(f"append@{length} vs json.dumps(message)", stat, dumps,
+                        baseline_name="json.dumps(message)"))
+    for length in ([1_000] if quick else [1_000, 10_000]):
+        c = _grow(length)
+        c.to_payload("claude-opus-4-6", 1024)  # warm each turn's cached message
+        prepared = [dict(t.message) for t in c]
+        after = measure(
+            lambda c=c: c.user("one more").to_payload("claude-opus-4-6", 1024),
+            repeat=repeat, number=max(10, number // 20),
+        )
+        copy = measure(lambda p=prepared: list(p), repeat=repeat, number=max(10, number // 20))
+        rows.append(row(f"payload after append@{length} vs list copy", after, copy,
+                        baseline_name=f"list({length} dicts)"))
+        full = measure(lambda p=prepared: json.dumps(p), repeat=3, number=5)
+        rows.append(row(f"payload after append@{length} vs json.dumps(all)", after, full,
+                        target=1.0, baseline_name=f"json.dumps({length} messages)"))
+    return rows
+
+
+def main() -> None:
+    """Print the rows as a table."""
+    from benchmarks.__main__ import print_table
+
+    print_table(run())
+
+
+if __name__ == "__main__":
+    main()

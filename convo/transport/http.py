@@ -1,0 +1,614 @@
+"""The Messages API over httpx: ``HTTPTransport`` and ``AsyncHTTPTransport``.
+
+Each request is retried like the official SDK does (``retry.py``): on
+connection errors, timeouts, 408, 409, 429 and >= 500 (529 included),
+obeying ``x-should-retry`` and a ``retry-after`` of up to 60 s, else with
+exponential backoff and jitter.  ``sleep`` and ``random`` are injected, so
+tests never wait.  Streams are retried only until the status arrives.
+
+This module is the one place where httpx errors become convo errors
+(:func:`translate_httpx_error`), and where error responses are read.  The
+API key lives in a private holder whose repr is ``<redacted>``; it is sent
+as a per-request header (never set on a client), and scrubbed from every
+error message and logged text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+import os
+import random as _random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, Final, NoReturn
+
+import httpx
+
+from convo.codec import dumps
+from convo.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    CodecError,
+    StreamError,
+    TransportError,
+)
+from convo.transport._sse import SSEDecoder, parse_event
+from convo.transport._status import read_body, status_error
+from convo.transport.base import (
+    APIResponse,
+    AsyncBaseTransport,
+    AsyncEventStream,
+    BaseTransport,
+    Event,
+    EventStream,
+    Payload,
+    count_tokens_body,
+    redact_headers,
+)
+from convo.transport.retry import (
+    DEFAULT_RETRY_POLICY,
+    RetryPolicy,
+    next_delay,
+    parse_retry_after,
+    should_retry,
+)
+from convo.transport.stream import StreamCheck
+
+__all__ = [
+    "COUNT_TOKENS_PATH",
+    "DEFAULT_API_VERSION",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "HTTPX_ERRORS",
+    "MESSAGES_PATH",
+    "AsyncHTTPTransport",
+    "HTTPTransport",
+    "translate_httpx_error",
+]
+
+logger = logging.getLogger("convo.transport")
+
+DEFAULT_BASE_URL: Final = "https://api.anthropic.com"
+DEFAULT_API_VERSION: Final = "2023-06-01"
+DEFAULT_TIMEOUT: Final = httpx.Timeout(600.0, connect=5.0)
+"""The SDK's: ten minutes overall, five seconds to connect."""
+MESSAGES_PATH: Final = "/v1/messages"
+COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"
+
+_REDACTED: Final = "[redacted]"
+
+try:
+    _USER_AGENT = f"convo/{importlib.metadata.version('convo')}"
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source checkout
+    _USER_AGENT = "convo"
+
+
+class _Unset:
+    """Marks a ``timeout`` left to the client's own (a caller's client) or ours."""
+
+    def __repr__(self) -> str:
+        return "<client default>"
+
+
+_UNSET: Final = _Unset()
+
+TimeoutTypes = float | httpx.Timeout | None | _Unset
+
+
+class _Secret:
+    """Holds the API key; prints, logs and pickles as nothing."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("an API key does not pickle")
+
+
+# -- httpx errors -> convo errors: the only place this happens ---------------
+
+HTTPX_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError)
+"""Every exception httpx raises on purpose (the roots of its hierarchy)."""
+
+# (httpx class, convo class, retried?, message); the first match wins, so
+# subclasses come before their bases.
+_TRANSLATIONS: Final[tuple[tuple[type[Exception], type[APIConnectionError], bool, str], ...]] = (
+    (httpx.TimeoutException, APITimeoutError, True, "request timed out"),
+    (httpx.UnsupportedProtocol, APIConnectionError, False, "unsupported URL scheme"),
+    (httpx.LocalProtocolError, APIConnectionError, False, "invalid HTTP request"),
+    (httpx.TransportError, APIConnectionError, True, "connection error"),
+    (httpx.DecodingError, APIConnectionError, True, "undecodable response"),
+    (httpx.TooManyRedirects, APIConnectionError, False, "too many redirects"),
+    (httpx.RequestError, APIConnectionError, True, "request failed"),
+    (httpx.InvalidURL, APIConnectionError, False, "invalid URL"),
+    (httpx.CookieConflict, APIConnectionError, False, "cookie conflict"),
+    (httpx.StreamError, APIConnectionError, False, "httpx stream misuse"),
+    (httpx.HTTPError, APIConnectionError, False, "HTTP error"),
+)
+
+
+def translate_httpx_error(
+    exc: BaseException,
+    *,
+    attempts: int = 1,
+    streaming: bool = False,
+    scrub: Callable[[str], str] = str,
+) -> tuple[TransportError, bool]:
+    """The convo error for an httpx error, and whether it is worth a retry.
+
+    Timeouts become ``APITimeoutError``; other failures to get a response
+    ``APIConnectionError`` (network errors and timeouts are retried, local
+    mistakes such as a bad URL are not); an ``httpx.HTTPStatusError``
+    becomes the status error of its response.  ``streaming=True`` means the
+    status had arrived: every failure is then a ``StreamError``, never
+    retried.  The caller raises the result ``from exc``.
+
+    Raises:
+        TypeError: ``exc`` is not an httpx error (a bug: only those are caught).
+    """
+    detail = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    if streaming:
+        return StreamError(f"stream broke after the response started: {detail}"), False
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        try:
+            body = read_body(response.content)
+        except httpx.ResponseNotRead:
+            body = None
+        return status_error(
+            response.status_code,
+            body,
+            request_id=response.headers.get("request-id"),
+            retry_after=parse_retry_after(response.headers),
+            attempts=attempts,
+            reason=response.reason_phrase,
+            scrub=scrub,
+        ), should_retry(response.status_code, response.headers)
+    for httpx_class, convo_class, retried, message in _TRANSLATIONS:
+        if isinstance(exc, httpx_class):
+            suffix = f" after {attempts} attempts" if attempts > 1 else ""
+            return convo_class(f"{message}: {detail}{suffix}", attempts=attempts), retried
+    raise TypeError(f"not an httpx error: {type(exc).__name__}")
+
+
+# -- configuration and response reading, shared by both transports ----------
+
+
+class _Core:
+    """Everything the sync and async transports share except the I/O."""
+
+    __slots__ = (
+        "_key",
+        "api_version",
+        "base_url",
+        "betas",
+        "default_headers",
+        "policy",
+        "random",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        api_version: str,
+        betas: Iterable[str],
+        default_headers: Mapping[str, str] | None,
+        policy: RetryPolicy,
+        timeout: httpx.Timeout | float | None | _Unset,
+        random: Callable[[], float],
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise TransportError(
+                "no API key: pass api_key=... or set the ANTHROPIC_API_KEY environment variable"
+            )
+        self._key = _Secret(key)
+        url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = url.rstrip("/")
+        self.api_version = api_version
+        self.betas = tuple(betas)
+        self.default_headers = dict(default_headers or {})
+        self.policy = policy
+        self.timeout = timeout
+        self.random = random
+
+    def describe(self, cls: str) -> str:
+        return (
+            f"{cls}(base_url={self.base_url!r}, api_version={self.api_version!r}, "
+            f"betas={self.betas!r}, max_retries={self.policy.max_retries})"
+        )
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the API key."""
+        return text.replace(self._key.reveal(), _REDACTED)
+
+    def request(self, client: httpx.Client | httpx.AsyncClient, path: str, body: Any, *, stream: bool) -> httpx.Request:
+        headers = {
+            **self.default_headers,
+            "x-api-key": self._key.reveal(),
+            "anthropic-version": self.api_version,
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            "user-agent": _USER_AGENT,
+        }
+        if self.betas:
+            headers["anthropic-beta"] = ",".join(self.betas)
+        timeout = httpx.USE_CLIENT_DEFAULT if isinstance(self.timeout, _Unset) else self.timeout
+        return client.build_request(
+            "POST",
+            self.base_url + path,
+            content=dumps(body).encode("utf-8"),
+            headers=headers,
+            timeout=timeout,
+        )
+
+    def failure(self, response: httpx.Response, attempts: int) -> tuple[APIStatusError, bool]:
+        """The error for a read, non-2xx response, and whether to retry it."""
+        content = response.content.replace(self._key.reveal().encode(), _REDACTED.encode())
+        headers = response.headers
+        error = status_error(
+            response.status_code,
+            read_body(content),
+            request_id=headers.get("request-id"),
+            retry_after=parse_retry_after(headers),
+            attempts=attempts,
+            reason=response.reason_phrase,
+            scrub=self.scrub,
+        )
+        return error, should_retry(response.status_code, headers)
+
+    def translate(self, exc: BaseException, attempts: int) -> tuple[TransportError, bool]:
+        return translate_httpx_error(exc, attempts=attempts, scrub=self.scrub)
+
+    def delay(
+        self, error: TransportError, retryable: bool, retries: int, path: str
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` to give up."""
+        if not retryable or retries >= self.policy.max_retries:
+            return None
+        retry_after = error.retry_after if isinstance(error, APIStatusError) else None
+        wait = next_delay(self.policy, retries, retry_after, random=self.random)
+        logger.info(
+            "retrying POST %s in %.3f s (retry %d of %d) after: %s",
+            path,
+            wait,
+            retries + 1,
+            self.policy.max_retries,
+            error,
+        )
+        return wait
+
+    def sent(self, path: str, attempt: int, response: httpx.Response) -> None:
+        logger.debug(
+            "POST %s attempt %d -> %d (request-id %s)",
+            path,
+            attempt,
+            response.status_code,
+            response.headers.get("request-id"),
+        )
+
+    @staticmethod
+    def message(response: httpx.Response) -> APIResponse:
+        """The JSON object of a 2xx response.
+
+        Raises:
+            CodecError: the body is not a JSON object.
+        """
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise CodecError(
+                f"the {response.status_code} response body is not JSON "
+                f"(content-type {response.headers.get('content-type')!r})"
+            ) from exc
+        if not isinstance(body, dict):
+            raise CodecError(f"the response body is {type(body).__name__}, not an object")
+        return APIResponse(body, request_id=response.headers.get("request-id"), headers=response.headers)
+
+    @staticmethod
+    def input_tokens(body: Mapping[str, Any]) -> int:
+        count = body.get("input_tokens")
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise CodecError("count_tokens response has no integer input_tokens", path="$.input_tokens")
+        return count
+
+
+def _policy(max_retries: int | None, retry_policy: RetryPolicy | None) -> RetryPolicy:
+    policy = retry_policy or DEFAULT_RETRY_POLICY
+    if max_retries is not None and max_retries != policy.max_retries:
+        policy = RetryPolicy(
+            max_retries=max_retries,
+            initial_delay=policy.initial_delay,
+            max_delay=policy.max_delay,
+            max_retry_after=policy.max_retry_after,
+            jitter=policy.jitter,
+        )
+    return policy
+
+
+def _stream_body(payload: Payload) -> dict[str, Any]:
+    return {**payload, "stream": True}
+
+
+# -- the transports ------------------------------------------------------------
+
+
+class HTTPTransport(BaseTransport):
+    """The Messages API over an ``httpx.Client``.
+
+    Args:
+        api_key: the key; default ``ANTHROPIC_API_KEY`` from the environment.
+        base_url: default ``ANTHROPIC_BASE_URL`` or ``https://api.anthropic.com``.
+        api_version: the ``anthropic-version`` header.
+        betas: names joined with commas into ``anthropic-beta``.
+        max_retries: overrides ``retry_policy.max_retries`` (default 2).
+        retry_policy: delays and caps (``RetryPolicy``).
+        timeout: per request; default 600 s (connect 5 s) on the client this
+            transport creates, and the client's own setting on yours.
+        client: your ``httpx.Client`` (proxies, limits, mounts, event hooks);
+            it is used as is and never closed here.
+        default_headers: extra headers for every request.
+        sleep: waits between attempts (inject a fake in tests).
+        random: the jitter source, ``() -> [0, 1)``.
+
+    Raises:
+        TransportError: no API key was given or found.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+        betas: Iterable[str] = (),
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        client: httpx.Client | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self._core = _Core(
+            api_key,
+            base_url,
+            api_version,
+            betas,
+            default_headers,
+            _policy(max_retries, retry_policy),
+            timeout if client is not None else _UNSET,
+            random,
+        )
+        self._owns_client = client is None
+        if client is None:
+            client = httpx.Client(timeout=DEFAULT_TIMEOUT if isinstance(timeout, _Unset) else timeout)
+        self._client = client
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._core.policy
+
+    def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
+        core = self._core
+        retries = 0
+        while True:
+            attempts = retries + 1
+            error: TransportError
+            cause: BaseException | None = None
+            try:
+                response = self._client.send(
+                    core.request(self._client, path, body, stream=stream), stream=stream
+                )
+                core.sent(path, attempts, response)
+                if response.is_success:
+                    return response
+                if stream:
+                    try:
+                        response.read()
+                    finally:
+                        response.close()
+                error, retryable = core.failure(response, attempts)
+            except HTTPX_ERRORS as exc:
+                error, retryable = core.translate(exc, attempts)
+                cause = exc
+            wait = core.delay(error, retryable, retries, path)
+            if wait is None:
+                raise error from cause
+            self._sleep(wait)
+            retries += 1
+
+    def send(self, payload: Payload) -> APIResponse:
+        """``POST /v1/messages``; the response body with its ``request_id``.
+
+        Raises:
+            APIStatusError: an error status (its subclass), after retries.
+            APIConnectionError: no response (``APITimeoutError`` for timeouts).
+            CodecError: a 2xx body that is not a JSON object.
+        """
+        return self._core.message(self._post(MESSAGES_PATH, payload))
+
+    def count_tokens(self, payload: Payload) -> int:
+        """``POST /v1/messages/count_tokens`` with the fields it accepts; ``input_tokens``."""
+        body = self._core.message(self._post(COUNT_TOKENS_PATH, count_tokens_body(payload)))
+        return self._core.input_tokens(body)
+
+    def stream(self, payload: Payload) -> EventStream:
+        """Send ``payload`` with ``stream: true``; iterate the parsed events.
+
+        Raises (while iterating):
+            APIStatusError / APIConnectionError: as ``send``, before any event.
+            StreamError: the connection broke, an event was malformed, or the
+                stream ended without ``message_stop``.
+            APIStatusError: an ``error`` event (see ``convo.transport.stream``).
+        """
+        return EventStream(lambda into: self._events(payload, into))
+
+    def _events(self, payload: Payload, into: EventStream) -> Iterator[Event]:
+        response = self._post(MESSAGES_PATH, _stream_body(payload), stream=True)
+        try:
+            into.request_id = response.headers.get("request-id")
+            into.headers = redact_headers(response.headers)
+            check = StreamCheck(into.request_id)
+            decoder = SSEDecoder()
+            try:
+                for line in response.iter_lines():
+                    sse = decoder.feed(line)
+                    if sse is None:
+                        continue
+                    event = parse_event(sse)
+                    check.observe(event)
+                    yield event
+                    if check.done:
+                        return
+            except HTTPX_ERRORS as exc:
+                error, _ = translate_httpx_error(exc, streaming=True, scrub=self._core.scrub)
+                raise error from exc
+            check.finish()
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        """Close the client if this transport created it."""
+        if self._owns_client:
+            self._client.close()
+
+
+class AsyncHTTPTransport(AsyncBaseTransport):
+    """The async twin of :class:`HTTPTransport`, over an ``httpx.AsyncClient``.
+
+    Same arguments; ``sleep`` is awaited (default ``asyncio.sleep``).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+        betas: Iterable[str] = (),
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self._core = _Core(
+            api_key,
+            base_url,
+            api_version,
+            betas,
+            default_headers,
+            _policy(max_retries, retry_policy),
+            timeout if client is not None else _UNSET,
+            random,
+        )
+        self._owns_client = client is None
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=DEFAULT_TIMEOUT if isinstance(timeout, _Unset) else timeout
+            )
+        self._client = client
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._core.policy
+
+    async def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
+        core = self._core
+        retries = 0
+        while True:
+            attempts = retries + 1
+            error: TransportError
+            cause: BaseException | None = None
+            try:
+                response = await self._client.send(
+                    core.request(self._client, path, body, stream=stream), stream=stream
+                )
+                core.sent(path, attempts, response)
+                if response.is_success:
+                    return response
+                if stream:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+                error, retryable = core.failure(response, attempts)
+            except HTTPX_ERRORS as exc:
+                error, retryable = core.translate(exc, attempts)
+                cause = exc
+            wait = core.delay(error, retryable, retries, path)
+            if wait is None:
+                raise error from cause
+            await self._sleep(wait)
+            retries += 1
+
+    async def send(self, payload: Payload) -> APIResponse:
+        """``POST /v1/messages``; see :meth:`HTTPTransport.send`."""
+        return self._core.message(await self._post(MESSAGES_PATH, payload))
+
+    async def count_tokens(self, payload: Payload) -> int:
+        """``POST /v1/messages/count_tokens``; see :meth:`HTTPTransport.count_tokens`."""
+        response = await self._post(COUNT_TOKENS_PATH, count_tokens_body(payload))
+        return self._core.input_tokens(self._core.message(response))
+
+    def stream(self, payload: Payload) -> AsyncEventStream:
+        """Send with ``stream: true``; ``async for`` the events (``async with`` it
+        to release the connection when leaving early).  See :meth:`HTTPTransport.stream`."""
+        return AsyncEventStream(lambda into: self._events(payload, into))
+
+    async def _events(self, payload: Payload, into: AsyncEventStream) -> AsyncIterator[Event]:
+        response = await self._post(MESSAGES_PATH, _stream_body(payload), stream=True)
+        try:
+            into.request_id = response.headers.get("request-id")
+            into.headers = redact_headers(response.headers)
+            check = StreamCheck(into.request_id)
+            decoder = SSEDecoder()
+            try:
+                async for line in response.aiter_lines():
+                    sse = decoder.feed(line)
+                    if sse is None:
+                        continue
+                    event = parse_event(sse)
+                    check.observe(event)
+                    yield event
+                    if check.done:
+                        return
+            except HTTPX_ERRORS as exc:
+                error, _ = translate_httpx_error(exc, streaming=True, scrub=self._core.scrub)
+                raise error from exc
+            check.finish()
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client if this transport created it."""
+        if self._owns_client:
+            await self._client.aclose()
