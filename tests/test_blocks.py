@@ -6,6 +6,9 @@ import base64
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from convo import (
     CodecError,
     Conversation,
@@ -20,8 +23,6 @@ from convo import (
 from convo.codec import block_from_json, block_to_json, content_from_json, split_response
 from convo.images import image_size, sniff_media_type
 from convo.testing import blocks, png_bytes
-from hypothesis import given
-from hypothesis import strategies as st
 
 GIF = b"GIF89a\x02\x00\x03\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x02\x00\x03\x00\x00\x02\x02D\x01\x00;"
 

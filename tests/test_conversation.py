@@ -5,6 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from convo import (
     CodecError,
     Conversation,
@@ -16,8 +19,6 @@ from convo import (
     Turn,
 )
 from convo.testing import conversations
-from hypothesis import given
-from hypothesis import strategies as st
 
 RESPONSE = {
     "id": "msg_1",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pickle
 
-import convo
 import pytest
+
+import convo
 from convo import errors
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from convo import Conversation
-from convo.testing import ConversationMachine, conversations, payloads, responses, turns
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from convo import Conversation
+from convo.testing import ConversationMachine, conversations, payloads, responses, turns
 
 
 @given(conversations())

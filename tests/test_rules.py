@@ -7,6 +7,8 @@ import struct
 import zlib
 
 import pytest
+from hypothesis import given
+
 from convo import (
     RULES,
     Conversation,
@@ -23,7 +25,6 @@ from convo import (
 )
 from convo.rules import APPEND_RULES, SEND_RULES
 from convo.testing import InvalidCase, conversations, invalid_conversations
-from hypothesis import given
 
 
 @given(invalid_conversations())

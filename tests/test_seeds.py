@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from convo import Conversation, ImageBlock, TextBlock
 from convo.testing import png_bytes  # noqa: F401  (re-export smoke)
 

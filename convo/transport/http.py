@@ -209,7 +209,7 @@ class _Core:
         betas: Iterable[str],
         default_headers: Mapping[str, str] | None,
         policy: RetryPolicy,
-        timeout: httpx.Timeout | float | None | _Unset,
+        timeout: httpx.Timeout | float | _Unset | None,
         random: Callable[[], float],
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
@@ -237,7 +237,9 @@ class _Core:
         """``text`` without the API key."""
         return text.replace(self._key.reveal(), _REDACTED)
 
-    def request(self, client: httpx.Client | httpx.AsyncClient, path: str, body: Any, *, stream: bool) -> httpx.Request:
+    def request(
+        self, client: httpx.Client | httpx.AsyncClient, path: str, body: Any, *, stream: bool
+    ) -> httpx.Request:
         headers = {
             **self.default_headers,
             "x-api-key": self._key.reveal(),
@@ -318,13 +320,17 @@ class _Core:
             ) from exc
         if not isinstance(body, dict):
             raise CodecError(f"the response body is {type(body).__name__}, not an object")
-        return APIResponse(body, request_id=response.headers.get("request-id"), headers=response.headers)
+        return APIResponse(
+            body, request_id=response.headers.get("request-id"), headers=response.headers
+        )
 
     @staticmethod
     def input_tokens(body: Mapping[str, Any]) -> int:
         count = body.get("input_tokens")
         if isinstance(count, bool) or not isinstance(count, int):
-            raise CodecError("count_tokens response has no integer input_tokens", path="$.input_tokens")
+            raise CodecError(
+                "count_tokens response has no integer input_tokens", path="$.input_tokens"
+            )
         return count
 
 
@@ -397,7 +403,9 @@ class HTTPTransport(BaseTransport):
         )
         self._owns_client = client is None
         if client is None:
-            client = httpx.Client(timeout=DEFAULT_TIMEOUT if isinstance(timeout, _Unset) else timeout)
+            client = httpx.Client(
+                timeout=DEFAULT_TIMEOUT if isinstance(timeout, _Unset) else timeout
+            )
         self._client = client
         self._sleep = sleep
 

@@ -109,7 +109,9 @@ class Accumulator:
         content: list[Any] = snapshot["content"]
         if kind == "message_stop":
             if self._open:
-                raise StreamError(f"malformed stream: content block {min(self._open)} never stopped")
+                raise StreamError(
+                    f"malformed stream: content block {min(self._open)} never stopped"
+                )
             self._done = True
         elif kind == "content_block_start":
             index = event["index"]
