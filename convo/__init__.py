@@ -55,6 +55,8 @@ from convo.models import ModelProfile, profile_for, register_profile
 from convo.rules import RULES, Rule
 from convo.turns import Origin, Role, Turn
 
+from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -113,4 +115,5 @@ __all__ = [
     "__version__",
     "profile_for",
     "register_profile",
+    "tokens",
 ]

@@ -169,6 +169,14 @@ class Conversation:
         """Every turn, oldest first."""
         return tuple(link.turn for link in self._chain())
 
+    def reversed_turns(self) -> Iterator[Turn]:
+        """The turns newest first, walking the chain (no tuple is built):
+        what an O(new turns) incremental computation wants."""
+        link = self._head
+        while link is not None:
+            yield link.turn
+            link = link.parent
+
     def __len__(self) -> int:
         return 0 if self._head is None else self._head.length
 

@@ -251,3 +251,10 @@ def test_repr_is_short():
     c = Conversation("s").user("hi" * 1000)
     assert len(repr(c)) < 200
     assert len(repr(c[0])) < 200
+
+
+def test_reversed_turns_walks_newest_first():
+    """reversed_turns yields the chain from the head back."""
+    c = Conversation().user("a").assistant("b").user("c")
+    assert list(c.reversed_turns()) == list(reversed(c.turns))
+    assert list(Conversation().reversed_turns()) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import json
 import math
 import re
@@ -241,10 +242,9 @@ def _base64_image_size(data: str) -> tuple[int, int] | None:
     much of it as the header needs."""
     for chars in (*_HEADER_PREFIXES, len(data)):
         try:
-            raw = base64.b64decode(data[:chars])
+            size = image_size(base64.b64decode(data[:chars]))
         except (binascii.Error, ValueError):
-            return None
-        size = image_size(raw)
+            size = None  # a prefix cut through padding or line breaks: read more
         if size is not None or chars >= len(data):
             return size
     return None  # pragma: no cover - the loop always ends on len(data)
@@ -347,17 +347,14 @@ def _messages_tokens(conversation: Conversation, ctx: _Context) -> int:
     cache = ctx.cache
     pending: list[tuple[Turn, list[int] | None]] = []
     total = 0
-    # Reading the chain link by link is what makes this O(new turns);
+    # Reading the chain newest first is what makes this O(new turns);
     # ``Conversation.turns`` would build the whole tuple.
-    link = conversation._head
-    while link is not None:
-        turn = link.turn
+    for turn in conversation.reversed_turns():
         entry = cache.get(turn)
         if entry is not None and entry[1] >= 0:
             total = entry[1]
             break
         pending.append((turn, entry))
-        link = link.parent
     for turn, found in reversed(pending):
         entry = found
         if entry is None:
@@ -453,7 +450,16 @@ def _exact(
             payload["model"] = model
         if not isinstance(payload.get("model"), str):
             raise ValueError("counting with a transport needs the model")
-    return int(transport.count_tokens(payload))
+    result: Any = transport.count_tokens(payload)
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # never awaited: close it so Python does not warn
+        raise TypeError(
+            "count() needs a synchronous transport; with an async one, "
+            "await transport.count_tokens(conversation.to_payload(model, 1))"
+        )
+    return int(result)
 
 
 def fits(

@@ -9,6 +9,7 @@ turns are re-parented (their ids change, their content does not).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import Literal
@@ -21,6 +22,7 @@ from convo.errors import BudgetError, RuleError
 from convo.rules import NO_EMPTY_CONTENT, check_append, tool_result_ids
 from convo.tokens._count import (
     DEFAULT_ENCODING,
+    MESSAGE_OVERHEAD,
     REQUEST_OVERHEAD,
     _Context,
     _context,
@@ -76,8 +78,9 @@ def trim(
     ``SUMMARY_PREFIX``) followed by a synthetic assistant ``SUMMARY_ACK``.
     When the pinned prefix ends with a user turn, the summary is a single
     synthetic assistant turn instead, so roles still alternate.  If the
-    summary is too long for the cut, a later cut is tried and ``summarize``
-    is called again.
+    summary is too long for its cut, more is removed (the first cut where
+    that summary would fit, else the last) and ``summarize`` is called
+    again; each call removes strictly more, so it ends.
 
     Trimming is lossy and rewrites history: on models with preserved
     thinking, blocks after an edited prefix fail their prefix check
@@ -115,13 +118,18 @@ def trim(
         return conversation
     plan = _Plan(conversation, ctx, keep_first)
     if strategy == "oldest":
-        return plan.oldest(budget, total)
+        return plan.oldest(budget)
     assert summarize is not None
-    return plan.summary(budget, total, summarize)
+    return plan.summary(budget, summarize)
 
 
 class _Plan:
-    """The turns, their cached counts and the valid cut points."""
+    """The turns, their cached counts and the valid cut points.
+
+    A cut ``j`` keeps ``turns[j:]``; the result costs less the larger ``j``
+    is, so the search starts at the first cut the budget allows and checks
+    validity only from there.
+    """
 
     def __init__(self, conversation: Conversation, ctx: _Context, keep: int) -> None:
         self.conversation = conversation
@@ -134,111 +142,127 @@ class _Plan:
         self.pinned = self.turns[keep - 1] if keep else None
 
     def cost(self, cut: int, extra: int = 0) -> int:
-        """Tokens of pinned + ``extra`` + turns[cut:]."""
-        n = len(self.turns)
-        return self.base + self.prefix[self.keep] + extra + self.prefix[n] - self.prefix[cut]
+        """Tokens of the pinned prefix + ``extra`` + ``turns[cut:]``."""
+        return self.base + self.prefix[self.keep] + extra + self.prefix[-1] - self.prefix[cut]
 
-    def cuts(self, after: Turn | None) -> list[int]:
-        """Cut points ``j`` (the suffix is ``turns[j:]``, never empty) at an
-        exchange boundary whose first turn may follow ``after``."""
-        turns = self.turns
-        found = []
-        for j in range(self.keep + 1, len(turns)):
-            turn = turns[j]
-            if turn.role == "assistant":
-                # Start a suffix on an assistant turn only where it opens a
-                # reply to a plain user turn: never inside a tool-use loop.
-                prev = turns[j - 1]
-                if tool_result_ids(prev):
-                    continue
-            if _follows(after, turn):
-                found.append(j)
-        return found
+    def valid(self, cut: int, after: Turn | None) -> bool:
+        """``turns[cut:]`` starts an exchange and may follow ``after``."""
+        turn = self.turns[cut]
+        # Start on an assistant turn only where it opens the reply to a plain
+        # user turn: never inside a tool-use loop, whose first assistant turn
+        # carries the thinking blocks.
+        if turn.role == "assistant" and tool_result_ids(self.turns[cut - 1]):
+            return False
+        return _follows(after, turn)
 
-    def oldest(self, budget: int, total: int) -> Conversation:
-        cuts = self.cuts(self.pinned)
-        for j in cuts:
-            if self.cost(j) <= budget:
-                return self.build(j, ())
-        needed = self.cost(cuts[-1]) if cuts else total
-        raise _budget_error(budget, needed, bool(cuts))
+    def first_cut(self, after: Turn | None, extra: int, budget: int, above: int) -> int | None:
+        """The smallest valid cut after ``above`` whose result fits ``budget``."""
+        # cost() falls as the cut grows: skip the cuts that cannot fit.
+        start = bisect_left(self.prefix, self.cost(0, extra) - budget, lo=above + 1)
+        for cut in range(start, len(self.turns)):
+            if self.valid(cut, after):
+                return cut
+        return None
 
-    def summary(self, budget: int, total: int, summarize: Summarizer) -> Conversation:
+    def last_cut(self, after: Turn | None) -> int | None:
+        """The largest valid cut (the cheapest valid result)."""
+        for cut in range(len(self.turns) - 1, self.keep, -1):
+            if self.valid(cut, after):
+                return cut
+        return None
+
+    def fail(self, after: Turn | None, extra: int, budget: int) -> BudgetError:
+        """The error when nothing fits: ``needed`` is what the cheapest valid
+        result costs (the untrimmed conversation when no cut is valid)."""
+        last = self.last_cut(after)
+        if last is None:
+            return _budget_error(budget, self.cost(self.keep), False)
+        return _budget_error(budget, self.cost(last, extra), True)
+
+    def oldest(self, budget: int) -> Conversation:
+        cut = self.first_cut(self.pinned, 0, budget, self.keep)
+        if cut is None:
+            raise self.fail(self.pinned, 0, budget)
+        return self.build(cut, ())
+
+    def summary(self, budget: int, summarize: Summarizer) -> Conversation:
         pinned = self.pinned
         roles: tuple[Role, ...] = (
             ("assistant",) if pinned is not None and pinned.role == "user" else ("user", "assistant")
         )
-        probe = self.synthetic(roles, "-")
-        if probe is None:
-            raise _budget_error(budget, total, False)
-        cuts = self.cuts(probe[-1])
-        estimate = sum(self.ctx_tokens(t) for t in probe)
-        start = 0
-        while True:
-            j = next((c for c in cuts[start:] if self.cost(c, estimate) <= budget), None)
-            if j is None:
-                needed = self.cost(cuts[-1], estimate) if cuts else total
-                raise _budget_error(budget, needed, bool(cuts))
-            summary = summarize(self.conversation.fork(j))
-            turns = self.synthetic(roles, summary, removed=j - self.keep)
-            assert turns is not None
-            extra = sum(self.ctx_tokens(t) for t in turns)
-            if self.cost(j, extra) <= budget:
-                return self.build(j, turns)
-            # Too long for this cut: a later cut (more removed) with a new summary.
-            estimate = max(estimate, extra)
-            start = cuts.index(j) + 1
-
-    def ctx_tokens(self, turn: Turn) -> int:
-        return _turn_tokens(turn, self.ctx)
-
-    def synthetic(
-        self, roles: tuple[Role, ...], summary: str | Sequence[Block], *, removed: int = 0
-    ) -> tuple[Turn, ...] | None:
-        """The summary turns (unparented).  A probe (``removed=0``) returns
-        ``None`` when they cannot follow the pinned prefix (it ends with an
-        unanswered tool call); a real summary that cannot raises."""
-        content: Content
-        if isinstance(summary, str):
-            if not summary.strip():
-                raise ValueError("summarize returned an empty summary")
-            content = SUMMARY_PREFIX + summary
-        else:
-            content = tuple(summary)
-        meta = {"trim": {"summary": True, "removed_turns": removed}}
-        turns: tuple[Turn, ...]
-        if roles == ("assistant",):
-            turns = (Turn.create("assistant", content, origin="synthetic", meta=meta),)
-        else:
-            turns = (
-                Turn.create("user", content, origin="synthetic", meta=meta),
-                Turn.create("assistant", SUMMARY_ACK, origin="synthetic", meta=meta),
-            )
-        prev = self.pinned
-        for turn in turns:
-            if removed:
-                check_append(prev, turn, 0)  # a bad summary (say, a tool_result) raises
-            elif not _follows(prev, turn):
-                return None
-            prev = turn
-        return turns
+        probe = _synthetic(roles, "-", 0)
+        if not _chain_follows(pinned, probe):  # the pinned prefix ends with an open tool call
+            raise _budget_error(budget, self.cost(self.keep), False)
+        after = probe[-1]
+        # The summary's size is unknown until it is written: start from the
+        # first cut that leaves room for the smallest possible one (a message
+        # of one token), so no more is removed than a short summary needs.
+        extra = MESSAGE_OVERHEAD + 1 + sum(_turn_tokens(t, self.ctx) for t in probe[1:])
+        cut = self.first_cut(after, extra, budget, self.keep)
+        while cut is not None:
+            summary = summarize(self.conversation.fork(cut))
+            turns = _synthetic(roles, summary, cut - self.keep)
+            prev = pinned
+            for index, turn in enumerate(turns, self.keep):
+                check_append(prev, turn, index)  # a bad summary (say, a tool_result) raises
+                prev = turn
+            extra = sum(_turn_tokens(t, self.ctx) for t in turns)
+            if self.cost(cut, extra) <= budget:
+                return self.build(cut, turns)
+            # Too long for this cut: remove more (the first cut where this
+            # summary would fit, else the last cut) and ask for a new one.
+            later = self.first_cut(after, extra, budget, cut)
+            if later is None:
+                last = self.last_cut(after)
+                later = last if last is not None and last > cut else None
+            cut = later
+        raise self.fail(after, extra, budget)
 
     def build(self, cut: int, synthetic: Sequence[Turn]) -> Conversation:
         """Pinned prefix (shared, not copied) + synthetic turns + re-parented
         ``turns[cut:]``, each appended through the append rules."""
-        original = self.conversation
-        result = original.fork(self.keep).with_policy("strict")
-        kept = self.turns[cut:]
-        for turn in (*synthetic, *kept):
-            content: Content = turn.content if turn.shorthand else turn.blocks
-            result = result.append(turn.role, content, origin=turn.origin, meta=turn.meta)
-        # The kept turns cost what they cost before: reuse their counts so
-        # counting the result encodes nothing but the synthetic turns.
-        rebuilt = result.turns[len(result) - len(kept) :]
-        for old, new, own in zip(kept, rebuilt, self.own[cut:], strict=True):
-            if new.content == old.content:
+        result = self.conversation.fork(self.keep).with_policy("strict")
+        for turn in synthetic:
+            result = _append(result, turn)
+        for turn, own in zip(self.turns[cut:], self.own[cut:], strict=True):
+            result = _append(result, turn)
+            # Same content, same cost: counting the result encodes nothing
+            # but the synthetic turns.
+            new = result.head
+            if new is not None and new.content == turn.content:
                 _prime(new, own, self.ctx)
-        return result.with_policy(original.policy)
+        return result.with_policy(self.conversation.policy)
+
+
+def _append(conversation: Conversation, turn: Turn) -> Conversation:
+    content: Content = turn.content if turn.shorthand else turn.blocks
+    return conversation.append(turn.role, content, origin=turn.origin, meta=turn.meta)
+
+
+def _synthetic(roles: tuple[Role, ...], summary: str | Sequence[Block], removed: int) -> tuple[Turn, ...]:
+    """The summary turns, unparented: the summary in the first, and an
+    acknowledgement when the summary is a user turn."""
+    content: Content
+    if isinstance(summary, str):
+        if not summary.strip():
+            raise ValueError("summarize returned an empty summary")
+        content = SUMMARY_PREFIX + summary
+    else:
+        content = tuple(summary)
+    meta = {"trim": {"summary": True, "removed_turns": removed}}
+    first = Turn.create(roles[0], content, origin="synthetic", meta=meta)
+    if len(roles) == 1:
+        return (first,)
+    return (first, Turn.create("assistant", SUMMARY_ACK, origin="synthetic", meta=meta))
+
+
+def _chain_follows(prev: Turn | None, turns: Sequence[Turn]) -> bool:
+    """True when ``turns`` may be appended, in order, right after ``prev``."""
+    for turn in turns:
+        if not _follows(prev, turn):
+            return False
+        prev = turn
+    return True
 
 
 def _follows(prev: Turn | None, turn: Turn) -> bool:
