@@ -53,6 +53,18 @@ from convo.errors import (
 )
 from convo.models import ModelProfile, profile_for, register_profile
 from convo.rules import RULES, Rule
+from convo.transport import (
+    AsyncCassetteTransport,
+    AsyncHTTPTransport,
+    AsyncScriptedTransport,
+    AsyncTransport,
+    CassetteTransport,
+    HTTPTransport,
+    RetryPolicy,
+    ScriptedTransport,
+    Transport,
+    accumulate,
+)
 from convo.turns import Origin, Role, Turn
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
@@ -64,6 +76,10 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncCassetteTransport",
+    "AsyncHTTPTransport",
+    "AsyncScriptedTransport",
+    "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
     "Base64ImageSource",
@@ -72,6 +88,7 @@ __all__ = [
     "BudgetError",
     "CacheControl",
     "CassetteMissError",
+    "CassetteTransport",
     "CodecError",
     "ConflictError",
     "Conversation",
@@ -79,6 +96,7 @@ __all__ = [
     "DocumentBlock",
     "FrozenDict",
     "FrozenList",
+    "HTTPTransport",
     "HashMismatchError",
     "ImageBlock",
     "InternalServerError",
@@ -93,10 +111,12 @@ __all__ = [
     "RateLimitError",
     "RedactedThinkingBlock",
     "RequestTooLargeError",
+    "RetryPolicy",
     "Role",
     "Rule",
     "RuleError",
     "SchemaVersionError",
+    "ScriptedTransport",
     "StoreError",
     "StreamError",
     "System",
@@ -106,6 +126,7 @@ __all__ = [
     "ThreadNotFoundError",
     "ToolResultBlock",
     "ToolUseBlock",
+    "Transport",
     "TransportError",
     "Turn",
     "TurnNotFoundError",
@@ -113,6 +134,7 @@ __all__ = [
     "URLPDFSource",
     "UnknownBlock",
     "__version__",
+    "accumulate",
     "profile_for",
     "register_profile",
     "tokens",

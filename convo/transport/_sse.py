@@ -1,20 +1,36 @@
 """Server-sent events: the wire format of a streamed Messages API response.
 
 A decoder that follows the WHATWG rules (fields, multi-line data, comments,
-a blank line dispatches) over already-split lines, the JSON parsing of one
-event, and the encoder the offline transports and tests use to speak the
-same format.  The fold of events into a message is in ``stream.py``.
+a blank line dispatches), the JSON parsing of one event, and the encoder
+the offline transports and tests use to speak the same format.  The fold
+of events into a message is in ``stream.py``.
+
+Lines are split here, from bytes, and only at CR, LF or CRLF, as the SSE
+specification says.  (``httpx.Response.iter_lines`` follows
+``str.splitlines``, which also splits at U+2028, U+0085 and other
+characters that may appear raw inside the JSON of a text delta.)
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from convo.errors import StreamError
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "encode_event", "iter_sse", "parse_event"]
+__all__ = [
+    "SSEDecoder",
+    "SSEParser",
+    "ServerSentEvent",
+    "encode_event",
+    "iter_sse",
+    "parse_event",
+]
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class ServerSentEvent(NamedTuple):
@@ -72,6 +88,57 @@ class SSEDecoder:
     def flush(self) -> None:
         """End of stream: forget a trailing event no blank line completed."""
         self._event, self._data = "", []
+
+
+class SSEParser:
+    """Bytes in, events out: UTF-8 decoding, line splitting, :class:`SSEDecoder`.
+
+    Chunks may split anywhere (inside a character, between CR and LF).
+
+    Raises:
+        StreamError: the bytes are not UTF-8.
+    """
+
+    __slots__ = ("_buffer", "_cr", "_decoder", "_text")
+
+    def __init__(self) -> None:
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._decoder = SSEDecoder()
+        self._buffer = ""
+        self._cr = False
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """The events completed by ``chunk``."""
+        try:
+            text = self._text.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise StreamError(f"malformed stream: not UTF-8 ({exc})") from exc
+        if self._cr and text.startswith("\n"):  # the LF of a CRLF split across chunks
+            text = text[1:]
+            self._cr = False
+        if text:
+            self._cr = text.endswith("\r")
+        lines = _LINE_BREAK.split(self._buffer + text)
+        self._buffer = lines.pop()
+        events = []
+        for line in lines:
+            sse = self._decoder.feed(line)
+            if sse is not None:
+                events.append(sse)
+        return events
+
+    def close(self) -> None:
+        """End of stream: an unterminated line or event is incomplete and dropped.
+
+        Raises:
+            StreamError: the stream ended inside a UTF-8 character.
+        """
+        try:
+            self._text.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise StreamError(f"malformed stream: truncated UTF-8 ({exc})") from exc
+        self._buffer = ""
+        self._decoder.flush()
 
 
 def iter_sse(lines: Iterable[str]) -> Iterator[ServerSentEvent]:

@@ -297,7 +297,7 @@ class BaseTransport:
 
     def send_streaming(
         self, payload: Payload, on_event: EventCallback | None = None
-    ) -> dict[str, Any]:
+    ) -> APIResponse:
         """Stream the response, call ``on_event`` with each event, return the message.
 
         The result equals what ``send(payload)`` returns (see ``accumulate``);
@@ -354,7 +354,7 @@ class AsyncBaseTransport:
         self,
         payload: Payload,
         on_event: EventCallback | Callable[[Event], Awaitable[object]] | None = None,
-    ) -> dict[str, Any]:
+    ) -> APIResponse:
         """Stream the response, call (and await) ``on_event`` per event, return the message.
 
         Raises:

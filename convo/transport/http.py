@@ -16,6 +16,7 @@ error message and logged text.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.metadata
 import logging
 import os
@@ -35,7 +36,7 @@ from convo.errors import (
     StreamError,
     TransportError,
 )
-from convo.transport._sse import SSEDecoder, parse_event
+from convo.transport._sse import SSEParser, parse_event
 from convo.transport._status import read_body, status_error
 from convo.transport.base import (
     APIResponse,
@@ -238,8 +239,9 @@ class _Core:
         return text.replace(self._key.reveal(), _REDACTED)
 
     def request(
-        self, client: httpx.Client | httpx.AsyncClient, path: str, body: Any, *, stream: bool
+        self, client: httpx.Client | httpx.AsyncClient, path: str, content: bytes, *, stream: bool
     ) -> httpx.Request:
+        """One attempt's request (a fresh one each time: hooks may have changed the last)."""
         headers = {
             **self.default_headers,
             "x-api-key": self._key.reveal(),
@@ -254,7 +256,7 @@ class _Core:
         return client.build_request(
             "POST",
             self.base_url + path,
-            content=dumps(body).encode("utf-8"),
+            content=content,
             headers=headers,
             timeout=timeout,
         )
@@ -336,14 +338,8 @@ class _Core:
 
 def _policy(max_retries: int | None, retry_policy: RetryPolicy | None) -> RetryPolicy:
     policy = retry_policy or DEFAULT_RETRY_POLICY
-    if max_retries is not None and max_retries != policy.max_retries:
-        policy = RetryPolicy(
-            max_retries=max_retries,
-            initial_delay=policy.initial_delay,
-            max_delay=policy.max_delay,
-            max_retry_after=policy.max_retry_after,
-            jitter=policy.jitter,
-        )
+    if max_retries is not None:
+        policy = dataclasses.replace(policy, max_retries=max_retries)
     return policy
 
 
@@ -417,8 +413,13 @@ class HTTPTransport(BaseTransport):
         """The retry policy in force."""
         return self._core.policy
 
+    def redact(self, text: str) -> str:
+        """``text`` with this transport's API key replaced by ``[redacted]``."""
+        return self._core.scrub(text)
+
     def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core
+        content = dumps(body).encode("utf-8")  # once: a long history is large
         retries = 0
         while True:
             attempts = retries + 1
@@ -426,7 +427,7 @@ class HTTPTransport(BaseTransport):
             cause: BaseException | None = None
             try:
                 response = self._client.send(
-                    core.request(self._client, path, body, stream=stream), stream=stream
+                    core.request(self._client, path, content, stream=stream), stream=stream
                 )
                 core.sent(path, attempts, response)
                 if response.is_success:
@@ -478,17 +479,16 @@ class HTTPTransport(BaseTransport):
             into.request_id = response.headers.get("request-id")
             into.headers = redact_headers(response.headers)
             check = StreamCheck(into.request_id)
-            decoder = SSEDecoder()
+            parser = SSEParser()
             try:
-                for line in response.iter_lines():
-                    sse = decoder.feed(line)
-                    if sse is None:
-                        continue
-                    event = parse_event(sse)
-                    check.observe(event)
-                    yield event
-                    if check.done:
-                        return
+                for chunk in response.iter_bytes():
+                    for sse in parser.feed(chunk):
+                        event = parse_event(sse)
+                        check.observe(event)
+                        yield event
+                        if check.done:
+                            return
+                parser.close()
             except HTTPX_ERRORS as exc:
                 error, _ = translate_httpx_error(exc, streaming=True, scrub=self._core.scrub)
                 raise error from exc
@@ -549,8 +549,13 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         """The retry policy in force."""
         return self._core.policy
 
+    def redact(self, text: str) -> str:
+        """``text`` with this transport's API key replaced by ``[redacted]``."""
+        return self._core.scrub(text)
+
     async def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core
+        content = dumps(body).encode("utf-8")  # once: a long history is large
         retries = 0
         while True:
             attempts = retries + 1
@@ -558,7 +563,7 @@ class AsyncHTTPTransport(AsyncBaseTransport):
             cause: BaseException | None = None
             try:
                 response = await self._client.send(
-                    core.request(self._client, path, body, stream=stream), stream=stream
+                    core.request(self._client, path, content, stream=stream), stream=stream
                 )
                 core.sent(path, attempts, response)
                 if response.is_success:
@@ -598,17 +603,16 @@ class AsyncHTTPTransport(AsyncBaseTransport):
             into.request_id = response.headers.get("request-id")
             into.headers = redact_headers(response.headers)
             check = StreamCheck(into.request_id)
-            decoder = SSEDecoder()
+            parser = SSEParser()
             try:
-                async for line in response.aiter_lines():
-                    sse = decoder.feed(line)
-                    if sse is None:
-                        continue
-                    event = parse_event(sse)
-                    check.observe(event)
-                    yield event
-                    if check.done:
-                        return
+                async for chunk in response.aiter_bytes():
+                    for sse in parser.feed(chunk):
+                        event = parse_event(sse)
+                        check.observe(event)
+                        yield event
+                        if check.done:
+                            return
+                parser.close()
             except HTTPX_ERRORS as exc:
                 error, _ = translate_httpx_error(exc, streaming=True, scrub=self._core.scrub)
                 raise error from exc

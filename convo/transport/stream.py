@@ -41,19 +41,30 @@ class Accumulator:
     grows as deltas arrive; tool input is filled in at its block's stop),
     and ``message()`` the finished message once ``message_stop`` arrived.
     ``ping`` and unknown event types are ignored, as are unknown delta types.
+
+    Deltas are collected in lists and joined when their block stops (or
+    when ``snapshot`` is read), so a long reply folds in linear time.
     """
 
-    __slots__ = ("_buffers", "_done", "_open", "_snapshot")
+    __slots__ = ("_done", "_open", "_parts", "_snapshot")
 
     def __init__(self) -> None:
         self._snapshot: dict[str, Any] | None = None
-        self._buffers: dict[int, list[str]] = {}
+        # (block index, field) -> pieces: "text"/"thinking" start with the
+        # block's own value; "input" collects the tool input JSON fragments.
+        self._parts: dict[tuple[int, str], list[str]] = {}
         self._open: set[int] = set()
         self._done = False
 
     @property
     def snapshot(self) -> dict[str, Any] | None:
         """The message assembled so far (``None`` before ``message_start``)."""
+        if self._snapshot is not None:
+            content = self._snapshot["content"]
+            for (index, field), parts in self._parts.items():
+                if field != "input" and len(parts) > 1:
+                    parts[:] = ["".join(parts)]
+                    content[index][field] = parts[0]
         return self._snapshot
 
     @property
@@ -123,15 +134,19 @@ class Accumulator:
             self._open.add(index)
         elif kind == "content_block_delta":
             index = self._index(event)
-            _apply_delta(content[index], event["delta"], self._buffers, index)
+            _apply_delta(content[index], event["delta"], self._parts, index)
         elif kind == "content_block_stop":
             index = self._index(event)
             self._open.discard(index)
-            parts = self._buffers.pop(index, None)
-            text = "".join(parts) if parts else ""
+            block = content[index]
+            for field in ("text", "thinking"):
+                parts = self._parts.pop((index, field), None)
+                if parts is not None:
+                    block[field] = "".join(parts)
+            text = "".join(self._parts.pop((index, "input"), ()))
             if text:  # an empty buffer keeps the start event's input ({})
                 try:
-                    content[index]["input"] = json.loads(text)
+                    block["input"] = json.loads(text)
                 except ValueError as exc:
                     raise StreamError(
                         f"malformed stream: tool input of block {index} is not JSON ({exc})"
@@ -158,15 +173,20 @@ class Accumulator:
 
 
 def _apply_delta(
-    block: dict[str, Any], delta: Mapping[str, Any], buffers: dict[int, list[str]], index: int
+    block: dict[str, Any],
+    delta: Mapping[str, Any],
+    parts: dict[tuple[int, str], list[str]],
+    index: int,
 ) -> None:
     kind = delta["type"]
-    if kind == "text_delta":
-        block["text"] = _str(block.get("text", "")) + _str(delta["text"])
+    if kind in ("text_delta", "thinking_delta"):
+        field = kind.removesuffix("_delta")
+        pieces = parts.get((index, field))
+        if pieces is None:
+            pieces = parts[(index, field)] = [_str(block.get(field, ""))]
+        pieces.append(_str(delta[field]))
     elif kind == "input_json_delta":
-        buffers.setdefault(index, []).append(_str(delta["partial_json"]))
-    elif kind == "thinking_delta":
-        block["thinking"] = _str(block.get("thinking", "")) + _str(delta["thinking"])
+        parts.setdefault((index, "input"), []).append(_str(delta["partial_json"]))
     elif kind == "signature_delta":
         block["signature"] = _str(delta["signature"])
     elif kind == "citations_delta":
