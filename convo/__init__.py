@@ -22,6 +22,7 @@ from convo.blocks import (
     URLImageSource,
     URLPDFSource,
 )
+from convo.chat import AsyncChat, Chat
 from convo.conversation import Conversation, Policy, System
 from convo.errors import (
     APIConnectionError,
@@ -31,9 +32,11 @@ from convo.errors import (
     BadRequestError,
     BudgetError,
     CassetteMissError,
+    ChatStateError,
     CodecError,
     ConflictError,
     ConvoError,
+    DatabaseLockedError,
     HashMismatchError,
     InternalServerError,
     NotFoundError,
@@ -53,6 +56,7 @@ from convo.errors import (
 )
 from convo.models import ModelProfile, profile_for, register_profile
 from convo.rules import RULES, Rule
+from convo.store import AsyncStore, Store, ThreadInfo
 from convo.transport import (
     AsyncCassetteTransport,
     AsyncHTTPTransport,
@@ -77,8 +81,10 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncCassetteTransport",
+    "AsyncChat",
     "AsyncHTTPTransport",
     "AsyncScriptedTransport",
+    "AsyncStore",
     "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
@@ -89,10 +95,13 @@ __all__ = [
     "CacheControl",
     "CassetteMissError",
     "CassetteTransport",
+    "Chat",
+    "ChatStateError",
     "CodecError",
     "ConflictError",
     "Conversation",
     "ConvoError",
+    "DatabaseLockedError",
     "DocumentBlock",
     "FrozenDict",
     "FrozenList",
@@ -117,12 +126,14 @@ __all__ = [
     "RuleError",
     "SchemaVersionError",
     "ScriptedTransport",
+    "Store",
     "StoreError",
     "StreamError",
     "System",
     "TextBlock",
     "ThinkingBlock",
     "ThreadExistsError",
+    "ThreadInfo",
     "ThreadNotFoundError",
     "ToolResultBlock",
     "ToolUseBlock",

@@ -12,8 +12,10 @@ The tree::
     │   ├── ThreadExistsError                  .thread_id
     │   ├── TurnNotFoundError(StoreError, LookupError)     .turn_id
     │   ├── HashMismatchError                  .turn_id, .thread_id
+    │   ├── DatabaseLockedError                another writer held the lock past the busy timeout
     │   └── SchemaVersionError                 .database_revision, .head_revision
     ├── BudgetError(ConvoError, ValueError)    .budget, .needed
+    ├── ChatStateError(ConvoError, ValueError) a Chat step that does not fit its state
     └── TransportError(ConvoError)
         ├── APIConnectionError
         │   └── APITimeoutError
@@ -47,9 +49,11 @@ __all__ = [
     "BadRequestError",
     "BudgetError",
     "CassetteMissError",
+    "ChatStateError",
     "CodecError",
     "ConflictError",
     "ConvoError",
+    "DatabaseLockedError",
     "HashMismatchError",
     "InternalServerError",
     "NotFoundError",
@@ -234,11 +238,16 @@ class HashMismatchError(StoreError):
         )
 
 
+class DatabaseLockedError(StoreError):
+    """The database stayed locked by another writer past the busy timeout."""
+
+
 class SchemaVersionError(StoreError):
     """The database schema is not the one this convo expects."""
 
     database_revision: str | None
     head_revision: str
+    newer: bool
 
     def __init__(self, *, database_revision: str | None, head_revision: str, newer: bool) -> None:
         if newer:
@@ -262,6 +271,12 @@ class BudgetError(ConvoError, ValueError):
 
     def __init__(self, message: str, *, budget: int, needed: int) -> None:
         super().__init__(message, budget=budget, needed=needed)
+
+
+class ChatStateError(ConvoError, ValueError):
+    """The chat is not in a state where this step makes sense (e.g.
+    ``resume()`` when the last reply was not paused, or a replay whose new
+    replies no longer match the recorded tool calls)."""
 
 
 class TransportError(ConvoError):

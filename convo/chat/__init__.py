@@ -1,0 +1,41 @@
+"""Chat: a conversation, a store and a transport, one step at a time.
+
+``Chat`` is the layer that ties the core to the outside world: each step
+appends to the immutable ``Conversation``, checks it (``check_sendable``)
+before anything is sent, sends it through a transport, appends the reply
+and saves the thread.  A step is all or nothing: if anything fails before
+the save, ``chat.conversation`` and the stored thread are unchanged.
+
+If the save loses a race (another writer moved the thread), ``save`` raises
+``ConflictError``.  The reply is not lost: its turns are already in the
+database and the attempted conversation stays on the chat as
+``chat.pending``.  ``chat.conversation`` is **not** advanced.  Recover with
+``chat.save_pending("t1-mine")`` (keep the reply on a new thread, forked
+from this one) or ``chat.reload()`` (take the other writer's thread and
+send again).
+
+``AsyncChat`` is the asyncio twin (``AsyncStore`` + ``AsyncTransport``).
+Layer: above ``store`` and ``transport``; only ``convo.cli`` imports it.
+"""
+
+from convo.chat._async import AsyncChat
+from convo.chat._core import (
+    DEFAULT_CONTINUE_PROMPT,
+    DEFAULT_MAX_TOKENS,
+    ContinueMode,
+    TextCallback,
+    ToolHandler,
+)
+from convo.chat._sync import Chat
+from convo.errors import ChatStateError
+
+__all__ = [
+    "DEFAULT_CONTINUE_PROMPT",
+    "DEFAULT_MAX_TOKENS",
+    "AsyncChat",
+    "Chat",
+    "ChatStateError",
+    "ContinueMode",
+    "TextCallback",
+    "ToolHandler",
+]

@@ -1,0 +1,208 @@
+"""Commands over stored threads: threads, show, tree, fork, delete,
+verify, gc, and ``db upgrade|current``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.panel import Panel
+
+from convo.cli.app import EXIT_INTEGRITY, App, describe_error, fail, main, pass_app
+from convo.cli.render import progress, threads_table, token_counts, tree_view, turns_table
+from convo.errors import HashMismatchError, TurnNotFoundError
+
+__all__ = ["db", "delete", "fork", "gc", "show", "threads", "tree", "tree_of", "verify"]
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_app
+def threads(app: App, as_json: bool) -> None:
+    """List the threads, most recently updated first."""
+    infos = app.store().threads()
+    if as_json:
+        import json
+
+        for info in infos:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": info.id,
+                        "title": info.title,
+                        "length": info.length,
+                        "head_id": info.head_id,
+                        "forked_from": info.forked_from,
+                        "forked_at": info.forked_at,
+                        "created_at": info.created_at.isoformat(),
+                        "updated_at": info.updated_at.isoformat(),
+                    }
+                )
+            )
+        return
+    if not infos:
+        app.out.print("no threads yet: try `convo demo` or `convo chat THREAD`")
+        return
+    app.out.print(threads_table(infos))
+
+
+@main.command()
+@click.argument("thread")
+@click.option("--width", type=click.IntRange(min=20), default=70, show_default=True,
+              help="Characters of content shown per turn.")
+@pass_app
+def show(app: App, thread: str, width: int) -> None:
+    """Show a thread's turns: role, origin, tokens, model, stop reason."""
+    store = app.store()
+    conversation = store.load(thread)
+    info = _info(store, thread)
+    counts = token_counts(conversation)
+    title = f"[bold]{escape(thread)}[/]"
+    if info is not None and info.title:
+        title += f" · {escape(info.title)}"
+    if conversation.system is not None:
+        system = conversation.system
+        text = system if isinstance(system, str) else " ".join(b.text for b in system)
+        app.out.print(Panel(escape(text), title="system", title_align="left", expand=False))
+    app.out.print(turns_table(conversation, title=title, tokens=counts, width=width))
+    known = [c for c in counts if c is not None]
+    total = f"~{sum(known)} input tokens (estimate)" if known else "tokens: -"
+    head = conversation.head_id or "-"
+    app.out.print(f"[dim]{len(conversation)} turns · {total} · head {head}[/]")
+
+
+def _info(store: Any, thread: str) -> Any:
+    for info in store.threads():
+        if info.id == thread:
+            return info
+    return None
+
+
+def tree_of(history: Any, highlight: str | None = None) -> Any:
+    """The rich Tree of a ``ThreadTree``."""
+    children: dict[str, list[tuple[str, int | None]]] = {}
+    lengths: dict[str, int] = {}
+    for node in history.walk():
+        lengths[node.info.id] = node.info.length
+        children[node.info.id] = [(c.info.id, c.info.forked_at) for c in node.children]
+    return tree_view(history.info.id, children, lengths, highlight=highlight)
+
+
+@main.command()
+@click.argument("thread")
+@pass_app
+def tree(app: App, thread: str) -> None:
+    """Draw the fork tree THREAD belongs to."""
+    app.out.print(tree_of(app.store().history(thread), highlight=thread))
+
+
+@main.command()
+@click.argument("thread")
+@click.option("--at", "at", type=int, required=True,
+              help="Keep the first N turns (negative: drop from the end).")
+@click.option("--as", "new_id", metavar="NEW", help="The new thread's id (default THREAD-fork).")
+@pass_app
+def fork(app: App, thread: str, at: int, new_id: str | None) -> None:
+    """Fork THREAD after its first N turns into a new thread."""
+    store = app.store()
+    if new_id is None:
+        taken = {info.id for info in store.threads()}
+        new_id = _unique(f"{thread}-fork", taken)
+    try:
+        info = store.fork(thread, at=at, new_id=new_id)
+    except IndexError as exc:
+        fail(str(exc))
+    app.out.print(f"forked [bold]{escape(thread)}[/] at turn {info.forked_at} -> "
+                  f"[bold]{escape(info.id)}[/] ({info.length} turns)")
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+@main.command()
+@click.argument("thread")
+@pass_app
+def delete(app: App, thread: str) -> None:
+    """Delete THREAD (its turns stay until `convo gc`)."""
+    app.store().delete(thread)
+    app.out.print(f"deleted [bold]{escape(thread)}[/]")
+
+
+@main.command()
+@click.argument("thread", required=False)
+@pass_app
+def verify(app: App, thread: str | None) -> None:
+    """Recompute every turn hash of THREAD (default: of every thread).
+
+    Exits 5 when a turn no longer hashes to its id.
+    """
+    store = app.store()
+    ids = [thread] if thread is not None else [info.id for info in store.threads()]
+    bad: list[str] = []
+    turns = 0
+    with progress(app.err, "verifying", len(ids)) as advance:
+        for thread_id in ids:
+            try:
+                turns += _verified(store.verify(thread_id), store, thread_id)
+            except (HashMismatchError, TurnNotFoundError) as exc:
+                if thread is not None:
+                    raise
+                bad.append(describe_error(exc)[1])
+            advance(1)
+    if bad:
+        for line in bad:
+            click.echo(f"error: {line}", err=True)
+        raise click.exceptions.Exit(EXIT_INTEGRITY)
+    app.out.print(f"ok: {len(ids)} thread{'s' if len(ids) != 1 else ''}, {turns} turns verified")
+
+
+def _verified(result: Any, store: Any, thread_id: str) -> int:
+    if isinstance(result, int):
+        return result
+    return len(store.load(thread_id))
+
+
+@main.command()
+@pass_app
+def gc(app: App) -> None:
+    """Delete the turns no thread reaches any more."""
+    with progress(app.err, "collecting unreachable turns", None):
+        removed = app.store().gc()
+    app.out.print(f"removed {removed} unreachable turn{'s' if removed != 1 else ''}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema: `convo db upgrade`, `convo db current`."""
+
+
+@db.command()
+@pass_app
+def upgrade(app: App) -> None:
+    """Upgrade the database schema to this convo's revision."""
+    from convo.store import upgrade as do_upgrade
+
+    revision = do_upgrade(app.db)
+    app.out.print(f"database at revision {revision if revision else 'head'}")
+
+
+@db.command()
+@pass_app
+def current(app: App) -> None:
+    """Print the database's schema revision (and this convo's)."""
+    from convo.store import current_revision
+    from convo.store.migrate import head_revision
+
+    revision = current_revision(app.db)
+    head = head_revision()
+    state = "up to date" if revision == head else "needs `convo db upgrade`"
+    if revision is None:
+        state = "empty (created on first use)"
+    click.echo(f"{revision or '-'} (convo head {head}: {state})")

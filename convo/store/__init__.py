@@ -1,0 +1,28 @@
+"""Persistence: conversation threads in SQLite or PostgreSQL.
+
+``Store`` (and its asyncio twin ``AsyncStore``) saves conversations as named
+threads of content-addressed turns: a save writes only the turns the
+database lacks and moves the thread's head fast-forward only (a lost race
+raises ``ConflictError`` with nothing lost), a fork is a new pointer into the
+same chain, and ``verify`` re-checks every hash.  ``upgrade`` and
+``current_revision`` run the schema migrations shipped with convo.
+
+This layer sits above ``conversation`` and ``codec``; nothing below imports
+it.  See ``docs/store.md``.
+"""
+
+from convo.store._async import AsyncStore
+from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._sync import Store
+from convo.store.migrate import current_revision, downgrade, head_revision, upgrade
+
+__all__ = [
+    "AsyncStore",
+    "Store",
+    "ThreadInfo",
+    "ThreadTree",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "upgrade",
+]

@@ -1,0 +1,279 @@
+"""``AsyncStore``: the same store for asyncio (aiosqlite, psycopg async).
+
+Each operation is the synchronous ``_ops`` function run inside
+``AsyncConnection.run_sync``, where the async drivers' DBAPI adapters behave
+synchronously on a greenlet: one implementation, two front ends, and no
+event-loop blocking (the driver's I/O is awaited underneath).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from sqlalchemy import URL, Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from convo.conversation import Conversation
+from convo.errors import ConflictError
+from convo.store import _ops
+from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_async_engine, resolve_url
+from convo.store._errors import MAX_ATTEMPTS, retryable, translate
+from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._sql import Statements, Tx, statements_for
+from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id
+from convo.store.migrate import ensure_schema
+
+__all__ = ["AsyncStore"]
+
+T = TypeVar("T")
+
+
+def _in_greenlet(
+    connection: Connection, statements: Statements, op: Callable[[Tx], T], write: bool
+) -> T:
+    return _ops.run_pooled(connection.connection, connection.dialect, statements, op, write=write)
+
+
+class AsyncStore:
+    """``Store`` for asyncio: the same methods, awaited.
+
+    Args:
+        url: as for ``Store``; the driver becomes its async twin
+            (``sqlite+aiosqlite``, ``postgresql+psycopg`` in async mode).
+        auto_upgrade: as for ``Store``.  The schema is checked on first use
+            (or on ``async with``), since a constructor cannot await.
+        busy_timeout: as for ``Store``.
+        synchronous: as for ``Store``.
+        engine_options: extra ``create_async_engine`` keywords.
+
+    Close it with ``await store.aclose()`` or use ``async with``.
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | URL | None = None,
+        *,
+        auto_upgrade: bool = True,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = "NORMAL",
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        target = resolve_url(url, asyncio=True)
+        self._engine = make_async_engine(
+            target,
+            busy_timeout=busy_timeout,
+            synchronous=synchronous,
+            engine_options=engine_options,
+        )
+        self._statements = statements_for(self._engine.dialect)
+        self._auto_upgrade = auto_upgrade
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+        # An in-memory database is one shared connection: take turns.
+        self._serial: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if target.memory else nullcontext()
+        )
+
+    # -- plumbing ------------------------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy async engine."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    async def open(self) -> AsyncStore:
+        """Check (and create or upgrade) the schema now rather than on first
+        use; return the store.
+
+        Raises:
+            SchemaVersionError: as for ``Store``.
+        """
+        if self._ready:
+            return self
+        async with self._ready_lock:
+            if not self._ready:
+                auto_upgrade = self._auto_upgrade
+                try:
+                    async with self._serial, self._engine.connect() as connection:
+                        await connection.run_sync(
+                            lambda sync: ensure_schema(sync, auto_upgrade=auto_upgrade)
+                        )
+                except SQLAlchemyError as exc:
+                    raise translate(exc) from exc
+                self._ready = True
+        return self
+
+    async def _run(self, op: Callable[[Tx], T], *, write: bool) -> T:
+        await self.open()
+        attempt = 1
+        while True:
+            async with self._serial:
+                try:
+                    async with self._engine.connect() as connection:
+                        return await connection.run_sync(_in_greenlet, self._statements, op, write)
+                except DBAPIError as exc:
+                    again = retryable(exc) or (exc.connection_invalidated and attempt == 1)
+                    if not again or attempt >= MAX_ATTEMPTS:
+                        raise translate(exc, attempts=attempt) from exc
+                except SQLAlchemyError as exc:
+                    raise translate(exc) from exc
+            await asyncio.sleep(backoff(attempt))
+            attempt += 1
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> AsyncStore:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncStore({self.url!r})"
+
+    # -- writing -------------------------------------------------------------
+
+    async def save(
+        self,
+        thread_id: str,
+        conversation: Conversation,
+        *,
+        title: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        replace_system: bool = False,
+        expected_head: str | None = None,
+    ) -> ThreadInfo:
+        """Save ``conversation`` as thread ``thread_id``, fast-forward only.
+
+        See ``Store.save``.
+
+        Raises:
+            ConflictError: the stored head is not an ancestor of the
+                conversation's head, or the system prompt differs (the turns
+                are stored anyway).
+        """
+        check_thread_id(thread_id)
+        check_conversation(conversation)
+        now = datetime.now(UTC)
+
+        def op(tx: Tx) -> ThreadInfo | ConflictError:
+            return _ops.save(
+                tx,
+                thread_id,
+                conversation,
+                title=title,
+                meta=meta,
+                replace_system=replace_system,
+                now=now,
+                expected_head=expected_head,
+            )
+
+        result = await self._run(op, write=True)
+        if isinstance(result, ConflictError):
+            raise result
+        return result
+
+    async def fork(
+        self,
+        thread_id: str,
+        at: int | None = None,
+        *,
+        new_id: str | None = None,
+        title: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> ThreadInfo:
+        """Create a thread whose head is turn ``at`` of ``thread_id``.
+
+        See ``Store.fork``.
+
+        Raises:
+            ThreadNotFoundError: ``thread_id`` does not exist.
+            ThreadExistsError: ``new_id`` exists already.
+            IndexError: ``at`` is out of range.
+        """
+        check_thread_id(thread_id)
+        target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
+        now = datetime.now(UTC)
+        return await self._run(
+            lambda tx: _ops.fork(
+                tx, thread_id, at=at, new_id=target, title=title, meta=meta, now=now
+            ),
+            write=True,
+        )
+
+    async def delete(self, thread_id: str) -> None:
+        """Delete a thread (see ``Store.delete``).
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        await self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
+
+    async def gc(self) -> int:
+        """Delete every turn that no thread reaches; return how many."""
+        return await self._run(_ops.gc, write=True)
+
+    # -- reading -------------------------------------------------------------
+
+    async def load(self, thread_id: str) -> Conversation:
+        """The conversation saved as ``thread_id`` (see ``Store.load``).
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        loaded = await self._run(lambda tx: _ops.load(tx, thread_id), write=False)
+        return _ops.to_conversation(thread_id, loaded)
+
+    async def info(self, thread_id: str) -> ThreadInfo:
+        """What the store knows about one thread.
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        return await self._run(lambda tx: _ops.info(tx, thread_id), write=False)
+
+    async def threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+        """Every thread (at most ``limit``), most recently updated first."""
+        return await self._run(lambda tx: _ops.threads(tx, limit), write=False)
+
+    async def history(self, thread_id: str) -> ThreadTree:
+        """The fork tree around ``thread_id`` (see ``Store.history``).
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        return await self._run(lambda tx: _ops.history(tx, thread_id), write=False)
+
+    async def verify(self, thread_id: str) -> int:
+        """Recompute the hash of every turn of a thread; return how many.
+
+        Raises:
+            HashMismatchError: a stored turn no longer hashes to its id.
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        chain = await self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
+        return _ops.verify_chain(thread_id, chain)

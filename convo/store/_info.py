@@ -1,0 +1,83 @@
+"""What the store tells about threads: frozen values, never ORM rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from attrs import field, frozen
+
+from convo._frozen import FrozenDict, freeze
+
+__all__ = ["ThreadInfo", "ThreadTree"]
+
+
+def _freeze_meta(value: Any) -> FrozenDict:
+    frozen_value = freeze(value if value is not None else {})
+    if not isinstance(frozen_value, FrozenDict):
+        raise TypeError(f"meta must be a JSON object, got {type(value).__name__}")
+    return frozen_value
+
+
+@frozen
+class ThreadInfo:
+    """One thread as the store sees it.
+
+    Attributes:
+        id: the thread id.
+        head_id: the id of the last turn, ``None`` for an empty thread.
+        length: the number of turns.
+        title: a free-form title, or ``None``.
+        meta: read-only JSON metadata of the thread (not of its turns).
+        version: bumped by every change; the head moves by compare-and-set
+            on it.
+        created_at: when the thread was created (UTC).
+        updated_at: when it last changed (UTC).
+        forked_from: the thread it was forked from, while that one exists.
+        forked_at: how many turns the fork started with.
+    """
+
+    id: str
+    head_id: str | None
+    length: int
+    title: str | None
+    meta: FrozenDict = field(converter=_freeze_meta)
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    forked_from: str | None = None
+    forked_at: int | None = None
+
+
+@frozen
+class ThreadTree:
+    """A thread and the threads forked from it, recursively.
+
+    ``Store.history`` returns the tree rooted at the oldest ancestor it can
+    reach (the chain of ``forked_from`` links up from the thread asked for).
+    Children are ordered by creation time, then id.
+    """
+
+    info: ThreadInfo
+    children: tuple[ThreadTree, ...] = ()
+
+    def walk(self) -> Iterator[ThreadTree]:
+        """Every node, depth first, parents before children."""
+        stack: list[ThreadTree] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def find(self, thread_id: str) -> ThreadTree | None:
+        """The node of ``thread_id``, or ``None`` when it is not in the tree."""
+        for node in self.walk():
+            if node.info.id == thread_id:
+                return node
+        return None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every thread id in the tree, depth first."""
+        return tuple(node.info.id for node in self.walk())

@@ -1,0 +1,414 @@
+"""The store's statements, compiled once per dialect, and a thin executor.
+
+Every statement is a SQLAlchemy Core construct over ``convo.store.schema``;
+SQLAlchemy compiles it for the engine's dialect (quoting, parameter style,
+``ON CONFLICT``, ``FOR UPDATE``) once per process.  The store then runs the
+compiled SQL directly on the pooled DBAPI connection.
+
+Why not ``Connection.execute``: measured here, SQLAlchemy's execution layer
+costs about 25 us per statement (checkout, events, result set-up), and a
+save is five statements (BEGIN IMMEDIATE, SELECT ... FOR UPDATE, INSERT,
+UPDATE, COMMIT) against a baseline of one INSERT + COMMIT that takes about
+30 us in raw ``sqlite3``.  In a prototype of the save, the same statements
+took 186 us through ``Connection.execute`` and 66 us run this way (see
+``benchmarks/bench_store.py`` for the store's figures).  The statements stay
+dialect-neutral Core, and DBAPI errors are wrapped into SQLAlchemy's
+exception classes here, so the rest of the store sees one error family.
+
+The executor is synchronous.  ``AsyncStore`` runs the same code inside
+``AsyncConnection.run_sync``, where the async drivers' DBAPI adapters
+(aiosqlite, psycopg async) behave synchronously.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Dialect,
+    and_,
+    bindparam,
+    exists,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.sql.compiler import Compiled as SACompiled
+
+from convo.errors import StoreError
+from convo.store.schema import threads, timestamp_from_db, timestamp_to_db, turns
+
+__all__ = ["PROBE_SIZES", "Compiled", "Statements", "Tx", "statements_for"]
+
+SUPPORTED_DIALECTS: Final = ("sqlite", "postgresql")
+
+PROBE_SIZES: Final = (1, 8, 64, 512)
+"""Sizes of the ``id IN (...)`` probes that find which turns a database
+already has (newest first, growing batches: O(new turns) round trips)."""
+
+THREAD_COLUMNS: Final = (
+    threads.c.id,
+    threads.c.head_key,
+    threads.c.version,
+    threads.c.system,
+    threads.c.title,
+    threads.c.meta,
+    threads.c.created_at,
+    threads.c.updated_at,
+    threads.c.forked_from_thread,
+    threads.c.forked_at_turn,
+)
+"""The columns of a thread row, then the head's id and depth (joined), in the
+order ``ThreadRow`` reads them."""
+
+CHAIN_COLUMNS: Final = ("key", "id", "parent_key", "depth", "role", "origin", "content", "meta")
+
+LEAN_COLUMNS: Final = ("depth", "id", "role", "origin", "content", "meta")
+
+_MAX_FORK_DEPTH: Final[ColumnElement[int]] = literal_column("100000")
+"""A guard on the walk up forked_from links (they cannot form a cycle)."""
+
+
+class Compiled:
+    """One statement compiled for one dialect."""
+
+    __slots__ = ("_order", "defaults", "names", "sql")
+
+    sql: str
+    names: tuple[str, ...] | None
+    defaults: dict[str, Any]
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled: SACompiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        positions = getattr(compiled, "positiontup", None)
+        self.names = tuple(positions) if positions else None
+        bind_names: Mapping[Any, str] = getattr(compiled, "bind_names", {})
+        # Literal values inside a construct (``version + 1``, an implicit
+        # OFFSET 0) become anonymous parameters: keep their values.
+        self.defaults = {
+            name: bind.effective_value for bind, name in bind_names.items() if not bind.required
+        }
+        order: Callable[[Mapping[str, Any]], Any] | None = None
+        if self.names:
+            getter = operator.itemgetter(*self.names)
+            order = getter if len(self.names) > 1 else (lambda values: (getter(values),))
+        self._order = order
+
+    def bind(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        """The DBAPI parameters for ``params`` (a tuple or a mapping)."""
+        values = {**self.defaults, **params} if self.defaults else params
+        if self._order is None:
+            return values
+        return self._order(values)  # type: ignore[no-any-return]
+
+
+def _insert(dialect_name: str) -> Any:
+    if dialect_name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
+def _chain(
+    head: Any, *, stop_depth: Any = None, columns: tuple[str, ...] = CHAIN_COLUMNS
+) -> Any:
+    """A recursive CTE: the head row and its ancestors, carrying ``columns``
+    (measured faster in SQLite than walking keys and joining after)."""
+    seed = select(*(turns.c[name] for name in columns)).where(turns.c.key == head)
+    chain = seed.cte("chain", recursive=True)
+    parent = turns.alias("parent")
+    step = select(*(parent.c[name] for name in columns)).where(
+        parent.c.key == chain.c.parent_key
+    )
+    if stop_depth is not None:
+        step = step.where(chain.c.depth > stop_depth)
+    return chain.union_all(step)
+
+
+class Statements:
+    """Every statement of the store, compiled for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        name = dialect.name
+        if name not in SUPPORTED_DIALECTS:
+            raise StoreError(f"convo's store supports SQLite and PostgreSQL, not {name!r}")
+        self.dialect_name = name
+        self.is_sqlite = name == "sqlite"
+        self.is_postgresql = name == "postgresql"
+
+        def c(statement: ClauseElement) -> Compiled:
+            return Compiled(statement, dialect)
+
+        tid: ColumnElement[str] = bindparam("tid")
+        insert = _insert(name)
+        head = turns.alias("head")
+        info_from = threads.outerjoin(head, head.c.key == threads.c.head_key)
+        info_columns = (*THREAD_COLUMNS, head.c.id, head.c.depth)
+
+        self.thread_for_update = c(
+            select(*info_columns)
+            .select_from(info_from)
+            .where(threads.c.id == tid)
+            .with_for_update(of=threads)
+        )
+        self.thread_info = c(
+            select(*info_columns).select_from(info_from).where(threads.c.id == tid)
+        )
+        self.thread_info_for_share = c(
+            select(*info_columns)
+            .select_from(info_from)
+            .where(threads.c.id == tid)
+            .with_for_update(read=True, of=threads)
+        )
+        listing = (
+            select(*info_columns)
+            .select_from(info_from)
+            .order_by(threads.c.updated_at.desc(), threads.c.id)
+        )
+        self.thread_list = c(listing)
+        self.thread_list_limit = c(listing.limit(bindparam("limit")))
+        # PostgreSQL, READ COMMITTED: a row locked FOR UPDATE after waiting is
+        # re-read, but a joined row is not, so a head written by the
+        # transaction we waited for comes back NULL: look it up afresh.
+        self.head_turn = c(select(turns.c.id, turns.c.depth).where(turns.c.key == bindparam("key")))
+        self.thread_system = c(
+            select(threads.c.head_key, threads.c.system).where(threads.c.id == tid)
+        )
+        self.thread_insert = c(
+            insert(threads).on_conflict_do_nothing(index_elements=[threads.c.id])
+        )
+        self.thread_update = c(
+            update(threads)
+            .where(threads.c.id == tid, threads.c.version == bindparam("expected"))
+            .values(
+                head_key=bindparam("head_key"),
+                system=bindparam("system"),
+                title=bindparam("title"),
+                meta=bindparam("meta"),
+                version=threads.c.version + literal_column("1"),
+                updated_at=bindparam("updated_at"),
+            )
+        )
+        self.thread_delete = c(threads.delete().where(threads.c.id == tid))
+
+        self.turn_insert = c(insert(turns).on_conflict_do_nothing(index_elements=[turns.c.key]))
+        self.probes = {
+            size: c(
+                select(turns.c.key).where(
+                    turns.c.key.in_([bindparam(f"p{i}") for i in range(size)])
+                )
+            )
+            for size in PROBE_SIZES
+        }
+
+        chain = _chain(bindparam("head"))
+        self.chain = c(select(*(chain.c[n] for n in CHAIN_COLUMNS)).order_by(chain.c.depth))
+        # load(): only what a Turn needs (no keys to turn into bytes objects).
+        self.chain_lean = c(
+            select(*(chain.c[n] for n in LEAN_COLUMNS)).order_by(chain.c.depth)
+        )
+        self.thread_head = c(
+            select(threads.c.head_key, threads.c.system, head.c.depth)
+            .select_from(info_from)
+            .where(threads.c.id == tid)
+        )
+        walk = _chain(
+            bindparam("head"),
+            stop_depth=bindparam("depth"),
+            columns=("key", "id", "parent_key", "depth"),
+        )
+        self.ancestor_at = c(
+            select(walk.c.key, walk.c.id)
+            .where(walk.c.depth == bindparam("depth"))
+            .order_by(walk.c.key)
+        )
+
+        # gc: every turn reachable from a head; UNION (not ALL) so that a
+        # prefix shared by many threads is walked once.
+        # SQLite: the CTE goes inside the subquery so that the statement
+        # starts with DELETE (Python's sqlite3 reports no rowcount for "WITH").
+        seeds = select(threads.c.head_key.label("key")).where(threads.c.head_key.is_not(None))
+        reach = seeds.cte("reach", recursive=True, nesting=self.is_sqlite)
+        reach = reach.union(
+            select(turns.c.parent_key).where(
+                turns.c.key == reach.c.key, turns.c.parent_key.is_not(None)
+            )
+        )
+        if self.is_postgresql:
+            # An anti-join; NOT IN (subquery) degrades to a nested loop in
+            # PostgreSQL once the set outgrows work_mem.
+            unreachable = ~exists(select(reach.c.key).where(reach.c.key == turns.c.key))
+        else:
+            # SQLite builds an ephemeral index for NOT IN (subquery).
+            unreachable = turns.c.key.not_in(select(reach.c.key))
+        self.gc = c(turns.delete().where(unreachable))
+        self.lock_threads = (
+            f"LOCK TABLE {dialect.identifier_preparer.format_table(threads)} IN EXCLUSIVE MODE"
+            if self.is_postgresql
+            else None
+        )
+
+        # history: up the forked_from links to the root, then down again.
+        up = (
+            select(
+                threads.c.id,
+                threads.c.forked_from_thread,
+                literal_column("0").label("n"),
+            )
+            .where(threads.c.id == tid)
+            .cte("up", recursive=True)
+        )
+        parent_thread = threads.alias("parent_thread")
+        up = up.union_all(
+            select(
+                parent_thread.c.id,
+                parent_thread.c.forked_from_thread,
+                (up.c.n + literal_column("1")).label("n"),
+            ).where(and_(parent_thread.c.id == up.c.forked_from_thread, up.c.n < _MAX_FORK_DEPTH))
+        )
+        self.fork_root = c(select(up.c.id).order_by(up.c.n.desc()).limit(literal_column("1")))
+        down = (
+            select(threads.c.id)
+            .where(threads.c.id == bindparam("root"))
+            .cte("down", recursive=True)
+        )
+        child = threads.alias("child")
+        down = down.union(select(child.c.id).where(child.c.forked_from_thread == down.c.id))
+        self.fork_tree = c(
+            select(*info_columns)
+            .select_from(info_from)
+            .where(threads.c.id.in_(select(down.c.id)))
+            .order_by(threads.c.created_at, threads.c.id)
+        )
+
+        if self.is_sqlite:
+            self.begin_write: str | None = "BEGIN IMMEDIATE"
+            self.begin_read: str | None = "BEGIN"
+        else:
+            # psycopg opens the transaction itself; reads take one snapshot
+            # for all their statements.
+            self.begin_write = None
+            self.begin_read = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+    def ts(self, value: datetime) -> Any:
+        """A datetime as this dialect's timestamp column stores it."""
+        return timestamp_to_db(value, self.dialect_name)
+
+    @staticmethod
+    def ts_from(value: Any) -> datetime:
+        """A stored timestamp as a UTC datetime."""
+        return timestamp_from_db(value)
+
+
+_CACHE: dict[tuple[str, str, str], Statements] = {}
+
+
+def statements_for(dialect: Dialect) -> Statements:
+    """The compiled statements for ``dialect`` (cached per process)."""
+    key = (dialect.name, dialect.driver, str(dialect.paramstyle))
+    found = _CACHE.get(key)
+    if found is None:
+        found = _CACHE[key] = Statements(dialect)
+    return found
+
+
+class Tx:
+    """One transaction on a DBAPI connection, running compiled statements.
+
+    DBAPI errors are re-raised as SQLAlchemy's wrappers
+    (``sqlalchemy.exc.OperationalError`` ...), with the driver's exception as
+    ``orig``, for ``convo.store._errors`` to translate.
+    """
+
+    __slots__ = ("_conn", "_cursor", "_error", "s")
+
+    def __init__(
+        self, dbapi_connection: Any, statements: Statements, error: type[Exception]
+    ) -> None:
+        self._conn = dbapi_connection
+        self._cursor: Any = None
+        self._error = error
+        self.s = statements
+
+    def _wrap(self, sql: str, params: Any, exc: Exception) -> StatementError:
+        return DBAPIError.instance(sql, params, exc, self._error)
+
+    def _call(self, method: Callable[..., Any], sql: str, params: Any) -> Any:
+        try:
+            return method(sql, params)
+        except self._error as exc:
+            raise self._wrap(sql, params, exc) from exc
+
+    @property
+    def cursor(self) -> Any:
+        """The transaction's DBAPI cursor (created on first use)."""
+        if self._cursor is None:
+            self._cursor = self._conn.cursor()
+        return self._cursor
+
+    def execute(self, statement: Compiled, params: Mapping[str, Any]) -> Any:
+        """Run one statement; return the cursor."""
+        cursor = self.cursor
+        self._call(cursor.execute, statement.sql, statement.bind(params))
+        return cursor
+
+    def rows(self, statement: Compiled, params: Mapping[str, Any]) -> list[Any]:
+        """Every result row, as DBAPI tuples."""
+        return list(self.execute(statement, params).fetchall())
+
+    def first(self, statement: Compiled, params: Mapping[str, Any]) -> Any:
+        """The first result row, or ``None``."""
+        rows = self.execute(statement, params).fetchall()
+        return rows[0] if rows else None
+
+    def count(self, statement: Compiled, params: Mapping[str, Any]) -> int:
+        """Run a DML statement; return the number of rows it changed."""
+        return int(self.execute(statement, params).rowcount)
+
+    def many(self, statement: Compiled, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run one DML statement for each parameter set."""
+        if params:
+            bound = [statement.bind(p) for p in params]
+            self._call(self.cursor.executemany, statement.sql, bound)
+
+    def raw(self, sql: str) -> None:
+        """Run a literal statement without parameters (BEGIN, LOCK ...)."""
+        cursor = self.cursor
+        try:
+            cursor.execute(sql)
+        except self._error as exc:
+            raise self._wrap(sql, None, exc) from exc
+
+    def begin(self, *, write: bool) -> None:
+        """Open the transaction (BEGIN IMMEDIATE for SQLite writes)."""
+        sql = self.s.begin_write if write else self.s.begin_read
+        if sql is not None:
+            self.raw(sql)
+
+    def commit(self) -> None:
+        """Commit (SQLite: COMMIT; psycopg: ends its implicit transaction)."""
+        try:
+            self._conn.commit()
+        except self._error as exc:
+            raise self._wrap("COMMIT", None, exc) from exc
+
+    def rollback(self) -> None:
+        """Roll back; errors are swallowed (the connection is discarded on a
+        broken link by the caller)."""
+        with contextlib.suppress(self._error):
+            self._conn.rollback()
+
+    def close(self) -> None:
+        """Close the cursor."""
+        if self._cursor is not None:
+            cursor, self._cursor = self._cursor, None
+            with contextlib.suppress(self._error):
+                cursor.close()

@@ -1,0 +1,407 @@
+"""``Store``: threads of conversations in a SQL database (synchronous).
+
+The operations themselves live in ``_ops`` (shared with ``AsyncStore``);
+this class owns the engine, runs each operation in one transaction on a
+pooled connection, retries what is worth retrying, and translates database
+errors into convo errors (with ``_errors.translate``, its one use here).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import URL, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from convo.conversation import Conversation
+from convo.errors import ConflictError
+from convo.store import _ops
+from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_sync_engine, resolve_url
+from convo.store._errors import MAX_ATTEMPTS, retryable, translate
+from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._sql import Tx, statements_for
+from convo.store.migrate import ensure_schema
+from convo.store.schema import THREAD_ID_LENGTH
+
+__all__ = ["Store", "backoff", "check_conversation", "check_thread_id", "new_fork_id"]
+
+T = TypeVar("T")
+
+_BACKOFF_BASE: Final = 0.005
+_BACKOFF_CAP: Final = 0.25
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` (exponential, jittered)."""
+    return float(min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+
+
+def check_thread_id(thread_id: str) -> str:
+    """Validate a thread id (a non-empty string of at most 255 characters)."""
+    if not isinstance(thread_id, str) or not thread_id:  # type: ignore[redundant-expr]
+        raise ValueError(f"a thread id must be a non-empty string, got {thread_id!r}")
+    if len(thread_id) > THREAD_ID_LENGTH:
+        raise ValueError(f"a thread id has at most {THREAD_ID_LENGTH} characters")
+    return thread_id
+
+
+def check_conversation(conversation: Conversation) -> Conversation:
+    """Validate the conversation argument of ``save``."""
+    if not isinstance(conversation, Conversation):
+        raise TypeError(f"save() takes a Conversation, got {type(conversation).__name__}")
+    return conversation
+
+
+def new_fork_id(thread_id: str) -> str:
+    """A fresh id for a fork of ``thread_id``."""
+    return f"{thread_id[: THREAD_ID_LENGTH - 9]}-{secrets.token_hex(4)}"
+
+
+class Store:
+    """Conversation threads in SQLite (the default) or PostgreSQL.
+
+    Args:
+        url: a SQLAlchemy URL (``"sqlite:///chat.db"``,
+            ``"postgresql+psycopg://user@host/db"``; ``postgresql://`` means
+            psycopg 3), a filesystem path to a SQLite file, or ``None`` for
+            ``./convo.db``.  ``"sqlite://"`` is an in-memory database.
+        auto_upgrade: migrate an older database to this convo's schema when
+            opening it.  With ``False`` an older database raises
+            ``SchemaVersionError`` (run ``convo db upgrade``).  An empty
+            database always gets the schema.
+        busy_timeout: SQLite: seconds a writer waits for another writer's
+            lock before failing.
+        synchronous: SQLite's ``PRAGMA synchronous`` (``"NORMAL"``: a commit
+            survives a crash of the process; ``"FULL"``: also a power loss).
+        engine_options: extra ``sqlalchemy.create_engine`` keywords (pool
+            size, ``echo``...).
+
+    Raises:
+        SchemaVersionError: the database schema is newer than this convo, or
+            older and ``auto_upgrade`` is false.
+        StoreError: the database cannot be opened or migrated.
+
+    A store is safe to share between threads (each call takes a pooled
+    connection) and across ``os.fork()`` (the child gets fresh connections).
+    Close it with ``close()`` or use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | URL | None = None,
+        *,
+        auto_upgrade: bool = True,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: str = "NORMAL",
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        target = resolve_url(url, asyncio=False)
+        engine = make_sync_engine(
+            target,
+            busy_timeout=busy_timeout,
+            synchronous=synchronous,
+            engine_options=engine_options,
+        )
+        try:
+            self._statements = statements_for(engine.dialect)
+            with engine.connect() as connection:
+                ensure_schema(connection, auto_upgrade=auto_upgrade)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise translate(exc) from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        self._engine = engine
+        # An in-memory database is one shared connection: take turns.
+        self._serial: AbstractContextManager[Any] = (
+            threading.RLock() if target.memory else nullcontext()
+        )
+
+    # -- plumbing ------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for inspection; the store runs its own SQL)."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def _run(self, op: Callable[[Tx], T], *, write: bool) -> T:
+        dialect = self._engine.dialect
+        attempt = 1
+        while True:
+            with self._serial:
+                try:
+                    pooled = self._engine.raw_connection()
+                except SQLAlchemyError as exc:
+                    raise translate(exc) from exc
+                try:
+                    return _ops.run_pooled(pooled, dialect, self._statements, op, write=write)
+                except DBAPIError as exc:
+                    again = retryable(exc) or (exc.connection_invalidated and attempt == 1)
+                    if not again or attempt >= MAX_ATTEMPTS:
+                        raise translate(exc, attempts=attempt) from exc
+                except SQLAlchemyError as exc:
+                    raise translate(exc) from exc
+                finally:
+                    pooled.close()
+            time.sleep(backoff(attempt))
+            attempt += 1
+
+    def close(self) -> None:
+        """Close every pooled connection (a later call would open new ones)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # -- writing -------------------------------------------------------------
+
+    def save(
+        self,
+        thread_id: str,
+        conversation: Conversation,
+        *,
+        title: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        replace_system: bool = False,
+        expected_head: str | None = None,
+    ) -> ThreadInfo:
+        """Save ``conversation`` as thread ``thread_id``, fast-forward only.
+
+        Like ``git push``: the save succeeds when the thread does not exist
+        yet, or when its stored head is one of ``conversation``'s turns (an
+        ancestor of its head, or the head itself); the head then moves with
+        a compare-and-set.  Only the turns the database lacks are written,
+        and finding them costs O(new turns), whatever the thread's length.
+        Saving the same conversation twice writes nothing.
+
+        The system prompt is part of the thread: a save whose system prompt
+        differs from the stored one is a conflict too, unless
+        ``replace_system`` says that changing it is the point.
+
+        ``expected_head`` turns the fast-forward rule into a compare-and-set
+        on the head ("force with lease"): the save succeeds iff the stored
+        head is exactly ``expected_head``, and the new head need not descend
+        from it (e.g. a continuation joined into the last turn replaces it).
+
+        Args:
+            thread_id: the thread to create or move forward.
+            conversation: the conversation to save.
+            title: set the thread's title (``None``: keep it).
+            meta: set the thread's JSON metadata (``None``: keep it).
+            replace_system: allow this save to change the system prompt.
+            expected_head: save only if this is the stored head, then move
+                the head to ``conversation``'s even if it is not a descendant.
+
+        Returns:
+            The thread as saved.
+
+        Raises:
+            ConflictError: the stored head is not an ancestor of the
+                conversation's head (someone else saved first), or is not
+                ``expected_head``, or the system prompt differs.  The conversation's turns ARE stored:
+                reload and re-apply, or save under a new thread id.
+            StoreError: the database failed.
+        """
+        check_thread_id(thread_id)
+        check_conversation(conversation)
+        now = datetime.now(UTC)
+
+        def op(tx: Tx) -> ThreadInfo | ConflictError:
+            return _ops.save(
+                tx,
+                thread_id,
+                conversation,
+                title=title,
+                meta=meta,
+                replace_system=replace_system,
+                now=now,
+                expected_head=expected_head,
+            )
+
+        result = self._run(op, write=True)
+        if isinstance(result, ConflictError):
+            raise result
+        return result
+
+    def fork(
+        self,
+        thread_id: str,
+        at: int | None = None,
+        *,
+        new_id: str | None = None,
+        title: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> ThreadInfo:
+        """Create a thread whose head is turn ``at`` of ``thread_id``.
+
+        No turn is copied: the new thread points into the same chain, so
+        both share every turn up to the fork.  Finding turn ``at`` walks back
+        from the head inside the database (an index lookup per turn).
+
+        Args:
+            thread_id: the thread to fork.
+            at: how many turns the fork keeps (``None``: all of them; a
+                negative number counts from the end, like
+                ``Conversation.fork``).
+            new_id: the new thread's id (default: ``"<thread_id>-<random>"``).
+            title: the fork's title (default: the original's).
+            meta: the fork's metadata (default: the original's).
+
+        Returns:
+            The new thread (``forked_from`` and ``forked_at`` set).
+
+        Raises:
+            ThreadNotFoundError: ``thread_id`` does not exist.
+            ThreadExistsError: ``new_id`` exists already.
+            IndexError: ``at`` is outside ``-length..length``.
+        """
+        check_thread_id(thread_id)
+        target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
+        now = datetime.now(UTC)
+        return self._run(
+            lambda tx: _ops.fork(
+                tx, thread_id, at=at, new_id=target, title=title, meta=meta, now=now
+            ),
+            write=True,
+        )
+
+    def delete(self, thread_id: str) -> None:
+        """Delete a thread.  Its turns stay until ``gc()``; forks of it keep
+        their turns and lose their ``forked_from`` link.
+
+        Args:
+            thread_id: the thread to delete.
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
+
+    def gc(self) -> int:
+        """Delete every turn that no thread reaches; return how many.
+
+        Turns left behind by ``delete`` or by a conflicting save go here.
+        Safe to run while other processes save (it takes the write lock).
+
+        Returns:
+            The number of turn rows deleted.
+        """
+        return self._run(_ops.gc, write=True)
+
+    # -- reading -------------------------------------------------------------
+
+    def load(self, thread_id: str) -> Conversation:
+        """The conversation saved as ``thread_id``.
+
+        One recursive query; turns decode their JSON only when asked, so
+        loading costs little more than reading the rows.
+
+        Args:
+            thread_id: the thread to load.
+
+        Returns:
+            A conversation equal to the one saved, with the same turn ids,
+            origins, metadata and system prompt.
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+            TurnNotFoundError: the chain is missing a turn (the database was
+                edited by hand).
+        """
+        check_thread_id(thread_id)
+        loaded = self._run(lambda tx: _ops.load(tx, thread_id), write=False)
+        return _ops.to_conversation(thread_id, loaded)
+
+    def info(self, thread_id: str) -> ThreadInfo:
+        """What the store knows about one thread.
+
+        Args:
+            thread_id: the thread.
+
+        Returns:
+            Its id, head, length, title, metadata, version, times and fork
+            origin.
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        return self._run(lambda tx: _ops.info(tx, thread_id), write=False)
+
+    def threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
+        """Every thread, most recently updated first.
+
+        Args:
+            limit: return at most this many.
+
+        Returns:
+            One ``ThreadInfo`` per thread.
+        """
+        return self._run(lambda tx: _ops.threads(tx, limit), write=False)
+
+    def history(self, thread_id: str) -> ThreadTree:
+        """The fork tree around ``thread_id``: from the oldest thread it was
+        (transitively) forked from, down through every fork.
+
+        Args:
+            thread_id: any thread of the tree.
+
+        Returns:
+            The root node; ``tree.find(thread_id)`` is the thread's own node.
+
+        Raises:
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        return self._run(lambda tx: _ops.history(tx, thread_id), write=False)
+
+    def verify(self, thread_id: str) -> int:
+        """Recompute the hash of every turn of a thread.
+
+        Both hashes are checked: each ``Turn.id`` (content and role, chained
+        through the parents) and each row key (which also covers origin and
+        metadata).
+
+        Args:
+            thread_id: the thread to check.
+
+        Returns:
+            The number of turns verified.
+
+        Raises:
+            HashMismatchError: a stored turn no longer hashes to what was
+                saved (``turn_id`` and ``thread_id`` name it).
+            StoreError: depths or parent links were edited.
+            TurnNotFoundError: the chain is missing a turn.
+            ThreadNotFoundError: no such thread.
+        """
+        check_thread_id(thread_id)
+        chain = self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
+        return _ops.verify_chain(thread_id, chain)

@@ -1,0 +1,183 @@
+"""The store's schema: two tables, described once for the runtime and Alembic.
+
+``turns`` holds every turn ever saved, content-addressed, so a prefix
+shared by several threads (forks, retries, conflicting saves) is stored
+once.  ``threads`` holds one row per named thread: a pointer to its head
+turn, its system prompt and a little metadata.  A thread's history is the
+parent chain of its head, read with a recursive CTE.
+
+This module is the source of truth for ``alembic check`` (see
+``migrations/``); the migrations themselves never import it.  The tables are
+SQLAlchemy Core ``Table`` objects: the store runs Core statements compiled
+once per dialect (see ``convo.store._sql``), it never loads ORM objects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
+
+__all__ = [
+    "ID_LENGTH",
+    "KEY_LENGTH",
+    "NAMING_CONVENTION",
+    "THREAD_ID_LENGTH",
+    "VERSION_TABLE",
+    "Timestamp",
+    "metadata",
+    "threads",
+    "timestamp_from_db",
+    "timestamp_to_db",
+    "turns",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so migrations can refer to them."""
+
+VERSION_TABLE = "convo_alembic_version"
+"""Alembic's version table, named so it never collides with an application's
+own Alembic history in the same database."""
+
+ID_LENGTH = 128
+"""Room for ``"sha256:" + 64 hex`` (71 characters) and a longer future tag."""
+
+KEY_LENGTH = 32
+"""A row key is a raw SHA-256 digest: 32 bytes, not a 71-character string, so
+the primary key, the parent index and every thread's head pointer take less
+than half the space and compare faster (see ``_rows.storage_key``)."""
+
+THREAD_ID_LENGTH = 255
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_to_db(value: datetime, dialect_name: str) -> Any:
+    """A UTC datetime as the column stores it (see ``Timestamp``)."""
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    if dialect_name == "postgresql":
+        return value
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def timestamp_from_db(value: Any) -> datetime:
+    """The UTC datetime of a stored timestamp."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """A timezone-aware UTC instant.
+
+    PostgreSQL stores ``timestamp with time zone``.  Elsewhere (SQLite) it is
+    an integer count of microseconds since the Unix epoch: 8 bytes instead of
+    a 26-character string, which keeps a fork's thread row small (the fork
+    storage test) and costs no string formatting on the save path.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(BigInteger())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        return None if value is None else timestamp_to_db(value, dialect.name)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else timestamp_from_db(value)
+
+
+turns = Table(
+    "turns",
+    metadata,
+    # The row's address: a SHA-256 digest of the parent row's key, the turn's
+    # id and its annotations (origin, meta).  A turn's id covers its content and every
+    # ancestor's content but not the annotations, so one id can have several
+    # rows (the same reply, kept with two different response ids); a key
+    # names exactly one.  Equal turns with equal annotations under the same
+    # parent share a row: a prefix shared by forks is stored once.
+    Column("key", LargeBinary(KEY_LENGTH), primary_key=True),
+    # Turn.id: the content hash ("sha256:<hex>").
+    Column("id", String(ID_LENGTH), nullable=False),
+    Column("parent_key", LargeBinary(KEY_LENGTH), ForeignKey("turns.key"), nullable=True),
+    # 0 for a first turn: a thread's length is its head's depth + 1, and fork
+    # finds "turn n" by walking back to depth n - 1.
+    Column("depth", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("origin", String(16), nullable=False),
+    # Compact JSON text, exactly what Turn.content_text / meta_text give, kept
+    # as text (not a JSON type) so that loading can skip decoding it.
+    Column("content", Text, nullable=False),
+    Column("meta", Text, nullable=False),
+    Column("created_at", Timestamp(), nullable=False),
+    CheckConstraint("role IN ('user', 'assistant')", name="role"),
+    CheckConstraint("origin IN ('human', 'model', 'synthetic', 'tool')", name="origin"),
+    CheckConstraint("depth >= 0", name="depth"),
+    # The parent foreign key needs it: without it every turn deleted by gc()
+    # would scan the whole table for children.
+    Index("ix_turns_parent_key", "parent_key"),
+)
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("id", String(THREAD_ID_LENGTH), primary_key=True),
+    # The key of the head row (NULL: an empty thread); the head's Turn.id and
+    # depth come from a join.  No foreign key (and so no index) on purpose:
+    # the store keeps it valid (a head is written in the same transaction as
+    # its turns, and gc() only deletes turns no head reaches), while a foreign
+    # key would need an index (76 bytes per thread, and an index write on
+    # every save) to stop each turn deleted by gc() from scanning threads.
+    Column("head_key", LargeBinary(KEY_LENGTH), nullable=True),
+    # The system prompt as compact JSON (a string or an array of text
+    # blocks), NULL for none.
+    Column("system", Text, nullable=True),
+    Column("title", Text, nullable=True),
+    Column("meta", Text, nullable=False),
+    # Bumped by every change: the compare-and-set that moves the head.
+    Column("version", Integer, nullable=False),
+    Column(
+        "forked_from_thread",
+        String(THREAD_ID_LENGTH),
+        ForeignKey("threads.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    # The number of turns the fork started with (fork(at=n) stores n).
+    Column("forked_at_turn", Integer, nullable=True),
+    Column("created_at", Timestamp(), nullable=False),
+    Column("updated_at", Timestamp(), nullable=False),
+    # history() walks down the fork tree, and deleting a thread sets its
+    # forks' forked_from_thread to NULL: both look threads up by this column.
+    Index("ix_threads_forked_from_thread", "forked_from_thread"),
+)

@@ -1,0 +1,130 @@
+"""convo threads, show, tree, fork, delete, verify, gc and db, on a temp database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from convo import Conversation
+from convo.store import Store, head_revision
+
+
+def test_threads_lists_saved_threads(run: Any, seeded: Conversation, store: Store) -> None:
+    """The table names each thread with its title and length; --json is one object a line."""
+    store.fork("t1", at=2, new_id="t1b")
+    result = run("threads")
+    assert result.exit_code == 0, result.output
+    assert "t1" in result.stdout and "first" in result.stdout and "t1b" in result.stdout
+    rows = [json.loads(line) for line in run("threads", "--json").stdout.splitlines()]
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["t1"]["length"] == 4 and by_id["t1"]["title"] == "first"
+    assert (by_id["t1b"]["forked_from"], by_id["t1b"]["forked_at"]) == ("t1", 2)
+
+
+def test_threads_on_an_empty_database(run: Any) -> None:
+    """An empty (new) database is not an error."""
+    result = run("threads")
+    assert result.exit_code == 0 and "no threads yet" in result.stdout
+
+
+def test_show_prints_turns(run: Any, seeded: Conversation) -> None:
+    """show: index, role, origin, tokens, model, stop reason, content, and the system prompt."""
+    result = run("show", "t1", "--width", "40", env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("Be brief.", "human", "synthetic", "model", "end_turn", "claude-opus-4-6",
+                 "Hello, Claude", "4 turns", "input tokens (estimate)", seeded.head_id):
+        assert text in out, text
+    header = next(line for line in out.splitlines() if "origin" in line)
+    assert header.split() == ["#", "role", "origin", "tokens", "model", "stop", "content"]
+
+
+def test_show_missing_thread_is_exit_3(run: Any, error_line: Any) -> None:
+    """A missing thread: one line on stderr, exit 3."""
+    result = run("show", "nope")
+    assert result.exit_code == 3
+    assert error_line(result) == "error: no thread 'nope'"
+
+
+def test_tree_draws_the_fork_tree(run: Any, seeded: Conversation, store: Store) -> None:
+    """tree shows the root and every fork with where it forked."""
+    store.fork("t1", at=2, new_id="t1b")
+    store.fork("t1b", at=1, new_id="t1c")
+    result = run("tree", "t1c")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("t1 (4 turns)")
+    assert "t1b (2 turns) forked at turn 2" in result.stdout
+    assert "t1c (1 turns) forked at turn 1" in result.stdout and "◀" in result.stdout
+    assert run("tree", "nope").exit_code == 3
+
+
+def test_fork_command(run: Any, seeded: Conversation, store: Store, error_line: Any) -> None:
+    """fork --at N [--as NEW]; a taken id is exit 4, a bad N exit 1."""
+    result = run("fork", "t1", "--at", "2", "--as", "b")
+    assert result.exit_code == 0, result.output
+    assert store.load("b") == seeded[:2]
+    assert "-> b (2 turns)" in result.stdout
+    assert run("fork", "t1", "--at", "-1").exit_code == 0
+    assert store.load("t1-fork") == seeded[:3]
+    assert run("fork", "t1", "--at", "1").exit_code == 0
+    assert len(store.load("t1-fork-2")) == 1
+    taken = run("fork", "t1", "--at", "1", "--as", "b")
+    assert taken.exit_code == 4 and error_line(taken) == "error: thread 'b' already exists"
+    bad = run("fork", "t1", "--at", "9", "--as", "c")
+    assert bad.exit_code == 1 and "cannot fork at 9" in error_line(bad)
+    assert run("fork", "t1").exit_code == 2  # --at is required: a usage error
+
+
+def test_delete_and_gc(run: Any, seeded: Conversation, store: Store) -> None:
+    """delete removes the thread; gc then removes its unreachable turns."""
+    store.fork("t1", at=2, new_id="keep")
+    assert run("delete", "t1").exit_code == 0
+    assert run("delete", "t1").exit_code == 3
+    result = run("gc")
+    assert result.exit_code == 0 and "removed 2 unreachable turns" in result.stdout
+    assert store.load("keep") == seeded[:2]
+    assert "removed 0 unreachable turns" in run("gc").stdout
+
+
+def tamper(db: str, turn_id: str) -> None:
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as connection:
+        connection.execute(
+            "UPDATE turns SET content = ? WHERE id = ?", (json.dumps("Hello, Mallory"), turn_id)
+        )
+
+
+def test_verify(run: Any, db: str, seeded: Conversation, store: Store, error_line: Any) -> None:
+    """verify: ok for intact threads; an altered turn is exit 5 with one line naming it."""
+    store.save("t2", Conversation().user("other"))
+    ok = run("verify")
+    assert ok.exit_code == 0 and "ok: 2 threads, 5 turns verified" in ok.stdout
+    assert "ok: 1 thread, 4 turns" in run("verify", "t1").stdout
+    tamper(db, seeded[0].id)
+    single = run("verify", "t1")
+    assert single.exit_code == 5
+    assert seeded[0].id in error_line(single) and "altered" in error_line(single)
+    every = run("verify")
+    assert every.exit_code == 5 and seeded[0].id in error_line(every)
+    assert run("verify", "t2").exit_code == 0
+    assert run("verify", "nope").exit_code == 3
+
+
+def test_db_current_and_upgrade(run: Any, tmp_path: Path) -> None:
+    """db current names the revision; db upgrade brings a new database to head."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    empty = run("db", "current", db_url=url)
+    assert empty.exit_code == 0 and empty.stdout.startswith("- ")
+    upgraded = run("db", "upgrade", db_url=url)
+    assert upgraded.exit_code == 0 and head_revision() in upgraded.stdout
+    current = run("db", "current", db_url=url)
+    assert current.stdout.startswith(head_revision()) and "up to date" in current.stdout
+
+
+def test_plain_path_is_a_sqlite_file(run: Any, tmp_path: Path) -> None:
+    """--db accepts a path as well as a URL."""
+    path = tmp_path / "plain.db"
+    assert run("threads", db_url=str(path)).exit_code == 0
+    assert path.exists()
