@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 from rich.panel import Panel
 
+from convo.chat._core import _unique  # one naming rule for forks, CLI or Chat
 from convo.cli.app import EXIT_INTEGRITY, App, describe_error, fail, main, pass_app
 from convo.cli.render import progress, threads_table, token_counts, tree_view, turns_table
 from convo.errors import HashMismatchError, TurnNotFoundError
@@ -115,15 +116,6 @@ def fork(app: App, thread: str, at: int, new_id: str | None) -> None:
         fail(str(exc))
     app.out.print(f"forked [bold]{escape(thread)}[/] at turn {info.forked_at} -> "
                   f"[bold]{escape(info.id)}[/] ({info.length} turns)")
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base}-{n}" in taken:
-        n += 1
-    return f"{base}-{n}"
 
 
 @main.command()
