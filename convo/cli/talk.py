@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def chat(
         stored = info.meta.get("model") if info is not None else None
         model = stored if isinstance(stored, str) else DEFAULT_CHAT_MODEL
     session = Chat(store, transport, thread, model=model, max_tokens=max_tokens, system=system)
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     interactive = stdin.isatty()
     if interactive:
         app.err.print(
