@@ -29,30 +29,48 @@ def _fmt_s(value: float | None) -> str:
     return f"{value:.2f} s"
 
 
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return _fmt_s(value)
+    return f"{value:.0f} {unit}"
+
+
+def _target(r: dict[str, Any]) -> str:
+    if r.get("target_text"):
+        return str(r["target_text"])
+    return "-" if r.get("target") is None else f"<= {r['target']}x"
+
+
 def print_table(rows: list[dict[str, Any]], previous: dict[str, dict[str, Any]] | None = None) -> None:
-    """Print rows as an aligned text table."""
+    """Print rows as an aligned text table (``vs previous``: this run's convo
+    figure over the same row's in ``previous``)."""
     header = ["workload", "convo", "baseline", "ratio", "target", "met", "spread"]
     if previous:
         header.append("vs previous")
+    header.append("note")
     lines = [header]
     for r in rows:
         ratio = r.get("ratio")
+        unit = r.get("unit", "s")
         cells = [
             r["name"],
-            _fmt_s(r.get("convo_s")) if r.get("unit", "s") == "s" else f"{r.get('convo_s')}",
-            _fmt_s(r.get("baseline_s")),
+            _fmt(r.get("convo_s"), unit),
+            _fmt(r.get("baseline_s"), unit),
             "-" if ratio is None else f"{ratio:.2f}x",
-            "-" if r.get("target") is None else f"<= {r['target']}x" if r.get("unit", "s") == "s" else f"<= {r['target']}",
+            _target(r),
             {True: "yes", False: "NO", None: "-"}[r.get("met")],
             f"{r.get('convo_spread', 0) * 100:.0f}%",
         ]
         if previous:
             old = previous.get(r["name"])
             cells.append("-" if not old or not old.get("convo_s") else f"{r['convo_s'] / old['convo_s']:.2f}x")
+        cells.append(str(r.get("note", "")))
         lines.append(cells)
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     for n, line in enumerate(lines):
-        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
 

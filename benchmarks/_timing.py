@@ -42,8 +42,21 @@ def measure(fn: Callable[[], Any], *, repeat: int = 7, number: int = 1,
 
 def row(name: str, convo: Stat, baseline: Stat | None, *, target: float | None = None,
         baseline_name: str = "", unit: str = "s", **extra: Any) -> dict[str, Any]:
-    """One result row; ``ratio`` = convo / baseline, ``met`` against ``target``."""
-    ratio = convo.median / baseline.median if baseline is not None and baseline.median else None
+    """One result row; ``ratio`` = convo / baseline, ``met`` against ``target``.
+
+    When both were sampled in alternation (the same number of samples, the
+    i-th of each taken back to back), the ratio is the median of the
+    pair-by-pair ratios, so that a slow phase of the machine hits both
+    sides of a pair and cancels out; otherwise the ratio of the medians.
+    """
+    ratio: float | None = None
+    if baseline is not None and baseline.median:
+        if len(convo.samples) == len(baseline.samples) > 1 and all(baseline.samples):
+            ratio = statistics.median(
+                c / b for c, b in zip(convo.samples, baseline.samples, strict=True)
+            )
+        else:
+            ratio = convo.median / baseline.median
     result: dict[str, Any] = {
         "name": name,
         "convo_s": convo.median,
@@ -54,5 +67,7 @@ def row(name: str, convo: Stat, baseline: Stat | None, *, target: float | None =
         "target": target,
         "met": None if target is None or ratio is None else ratio <= target,
     }
+    if unit != "s":
+        result["unit"] = unit
     result.update(extra)
     return result

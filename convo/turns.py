@@ -19,6 +19,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NoReturn, get_args
 
+import orjson
+
 from convo._canonical import turn_id
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
@@ -175,7 +177,7 @@ class Turn:
         block objects."""
         if self._content is _UNSET:
             assert self._content_text is not None
-            object.__setattr__(self, "_content", freeze(_loads(self._content_text, self.id)))
+            object.__setattr__(self, "_content", _loads_frozen(self._content_text, self.id))
         return self._content
 
     @property
@@ -191,7 +193,7 @@ class Turn:
         """Read-only metadata: model, usage, stop_reason, id of the response..."""
         if self._meta is None:
             assert self._meta_text is not None
-            object.__setattr__(self, "_meta", freeze(_loads(self._meta_text, self.id)))
+            object.__setattr__(self, "_meta", _loads_frozen(self._meta_text, self.id))
         assert self._meta is not None
         return self._meta
 
@@ -205,7 +207,7 @@ class Turn:
         """The request form ``{"role": ..., "content": ...}`` (cached, read-only)."""
         if self._message is None:
             object.__setattr__(
-                self, "_message", FrozenDict({"role": self.role, "content": self.content})
+                self, "_message", _frozen_dict({"role": self.role, "content": self.content})
             )
         assert self._message is not None
         return self._message
@@ -327,6 +329,48 @@ def _as_blocks(content: Any) -> tuple[Block, ...]:
                 "(use convo.codec.block_from_json for JSON)"
             )
     return blocks
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+_dict_new = dict.__new__
+_dict_init = dict.__init__
+_set_hash: Any = FrozenDict.__dict__["_hash"].__set__  # the slot's descriptor
+
+
+def _frozen_dict(items: dict[str, Any]) -> FrozenDict:
+    """``FrozenDict(items)`` without the Python-level ``__init__`` call (a
+    third of its cost; the hot path of building a loaded turn's message)."""
+    frozen: FrozenDict = _dict_new(FrozenDict)
+    _dict_init(frozen, items)
+    _set_hash(frozen, None)
+    return frozen
+
+
+def _freeze_loaded(value: Any) -> Any:
+    """``freeze`` for a freshly decoded JSON value (plain dicts with str
+    keys, lists and scalars only): the same result, without ``freeze``'s
+    checks and a call per leaf.  The hot path of ``to_payload`` after a load."""
+    kind = type(value)
+    if kind is dict:
+        return _frozen_dict(
+            {k: v if type(v) in _SCALARS else _freeze_loaded(v) for k, v in value.items()}
+        )
+    if kind is list:
+        return FrozenList([v if type(v) in _SCALARS else _freeze_loaded(v) for v in value])
+    return value
+
+
+def _loads_frozen(text: str, turn: str) -> Any:
+    """Stored JSON text as a frozen value: what ``freeze(json.loads(text))``
+    gives.  orjson decodes the texts the store writes (about twice as fast);
+    anything it refuses (integers beyond 64 bits, lone surrogates, invalid
+    JSON) goes through ``json.loads``, which decides and reports."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = _loads(text, turn)
+    return _freeze_loaded(value)
 
 
 def _loads(text: str, turn: str) -> Any:

@@ -72,6 +72,7 @@ class AsyncStore:
             synchronous=synchronous,
             engine_options=engine_options,
         )
+        self._heads: _ops.Heads = {}
         self._statements = statements_for(self._engine.dialect)
         self._auto_upgrade = auto_upgrade
         self._ready = False
@@ -185,6 +186,7 @@ class AsyncStore:
                 replace_system=replace_system,
                 now=now,
                 expected_head=expected_head,
+                heads=self._heads,
             )
 
         result = await self._run(op, write=True)
@@ -243,7 +245,9 @@ class AsyncStore:
         """
         check_thread_id(thread_id)
         loaded = await self._run(lambda tx: _ops.load(tx, thread_id), write=False)
-        return _ops.to_conversation(thread_id, loaded)
+        conversation = _ops.to_conversation(thread_id, loaded)
+        _ops.remember_loaded(self._heads, thread_id, loaded)
+        return conversation
 
     async def info(self, thread_id: str) -> ThreadInfo:
         """What the store knows about one thread.

@@ -10,6 +10,7 @@ the attempted turns stay stored) is *returned* and raised after commit.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from convo.errors import (
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._rows import (
     ThreadRow,
+    frozen_meta_from_text,
     info_from_row,
     key_text,
     length_from_depth,
@@ -45,6 +47,7 @@ from convo.turns import Turn
 
 __all__ = [
     "Chain",
+    "Heads",
     "delete",
     "fork",
     "gc",
@@ -52,6 +55,8 @@ __all__ = [
     "info",
     "load",
     "load_chain",
+    "remember",
+    "remember_loaded",
     "run",
     "run_pooled",
     "save",
@@ -193,6 +198,85 @@ def _with_head(tx: Tx, row: ThreadRow) -> ThreadRow:
     return row._replace(head_id=head[0], depth=head[1])
 
 
+Heads = dict[str, tuple[str, bytes]]
+"""Thread id -> ``(head Turn.id, head row key)`` as last seen by this store
+(a hint: the fast path's compare-and-set checks it against the database)."""
+
+_MAX_HEADS = 4096
+
+
+def remember(heads: Heads | None, thread_id: str, head_id: str | None, key: bytes | None) -> None:
+    """Note a thread's head for the next save's fast path."""
+    if heads is None:
+        return
+    if head_id is None or key is None:
+        heads.pop(thread_id, None)
+        return
+    if len(heads) >= _MAX_HEADS:
+        heads.clear()
+    heads[thread_id] = (head_id, key)
+
+
+def _advance(
+    tx: Tx,
+    heads: Heads,
+    thread_id: str,
+    conversation: Conversation,
+    walker: _Walker,
+    system: str | None,
+    title: str | None,
+    meta_text: str | None,
+    stamp: Any,
+    now: datetime,
+) -> ThreadInfo | None:
+    """The fast path of a fast-forward: when the head this store last saw
+    for the thread is one of the conversation's turns, key the new turns
+    from its row and move the head with one compare-and-set UPDATE (BEGIN,
+    UPDATE ... RETURNING, INSERT, COMMIT: no locking SELECT).  ``None``
+    (nothing written) when the hint does not apply or the thread moved."""
+    hint = heads.get(thread_id)
+    if hint is None:
+        return None
+    seen_id, seen_key = hint
+    if seen_id == conversation.head_id:
+        return None  # nothing new: the full path decides what (not) to write
+    new = walker.since(seen_id)
+    if not new:
+        return None
+    s = tx.s
+    rows = _rows_after(new, seen_key, stamp)
+    head_key = rows[-1]["key"]
+    found = tx.first(
+        s.thread_advance,
+        {
+            "tid": thread_id,
+            "old_head": seen_key,
+            "system": system,
+            "head_key": head_key,
+            "title": title,
+            "meta": meta_text,
+            "updated_at": stamp,
+        },
+    )
+    if found is None:
+        return None
+    tx.many(s.turn_insert, rows)
+    remember(heads, thread_id, conversation.head_id, head_key)
+    version, new_title, new_meta, created_at, forked_from, forked_at = found
+    return ThreadInfo(
+        id=thread_id,
+        head_id=conversation.head_id,
+        length=len(conversation),
+        title=new_title,
+        meta=frozen_meta_from_text(new_meta),
+        version=version,
+        created_at=s.ts_from(created_at),
+        updated_at=now,
+        forked_from=forked_from,
+        forked_at=forked_at,
+    )
+
+
 def save(
     tx: Tx,
     thread_id: str,
@@ -203,9 +287,16 @@ def save(
     replace_system: bool,
     now: datetime,
     expected_head: str | None = None,
+    heads: Heads | None = None,
 ) -> ThreadInfo | ConflictError:
     """Fast-forward ``thread_id`` to ``conversation`` (see ``Store.save``);
-    with ``expected_head``, move it there iff that is the stored head."""
+    with ``expected_head``, move it there iff that is the stored head.
+
+    ``heads`` remembers the head each thread had when this process last
+    saved or loaded it; a save that extends that head tries the fast path
+    first (``_advance``), and falls back to the full one, in the same
+    transaction, when the thread has moved since.
+    """
     s = tx.s
     system = system_to_text(conversation)
     meta_text = None if meta is None else meta_to_text(meta)
@@ -213,6 +304,13 @@ def save(
     walker = _Walker(conversation)
     stamp = s.ts(now)
     whole: list[Row] | None = None
+
+    if heads is not None and expected_head is None and not replace_system:
+        advanced = _advance(
+            tx, heads, thread_id, conversation, walker, system, title, meta_text, stamp, now
+        )
+        if advanced is not None:
+            return advanced
 
     def store_all() -> bytes | None:
         # Every row of the conversation, keyed from the root: O(length)
@@ -249,6 +347,7 @@ def save(
                 },
             )
             if created:
+                remember(heads, thread_id, head_id, head_key)
                 return ThreadInfo(
                     id=thread_id,
                     head_id=head_id,
@@ -298,6 +397,7 @@ def save(
             and new_title == row.title
             and new_meta == row.meta
         ):
+            remember(heads, thread_id, row.head_id, row.head_key)
             return info_from_row(row, ts=s.ts_from)
         changed = tx.count(
             s.thread_update,
@@ -313,6 +413,7 @@ def save(
         )
         if changed != 1:
             continue  # unreachable under the row lock; re-read if it happens
+        remember(heads, thread_id, head_id, head_key)
         return ThreadInfo(
             id=thread_id,
             head_id=head_id,
@@ -379,6 +480,8 @@ def _turns(rows: list[Any], at: tuple[int, int, int, int, int] = _FULL) -> list[
     ]
 
 
+_DEPTH = operator.itemgetter(0)
+
 Loaded = tuple[bytes | None, int | None, str | None, list[Any]]
 """What ``load`` reads: ``(head_key, head_depth, system_text, lean rows)``."""
 
@@ -392,7 +495,14 @@ def load(tx: Tx, thread_id: str) -> Loaded:
         raise ThreadNotFoundError(thread_id)
     head_key, system, depth = found
     rows = [] if head_key is None else tx.rows(s.chain_lean, {"head": head_key})
+    rows.sort(key=_DEPTH)  # O(n): already in order, or in reverse order
     return head_key, depth, system, rows
+
+
+def remember_loaded(heads: Heads | None, thread_id: str, loaded: Loaded) -> None:
+    """Note the head of a loaded thread for the next save's fast path."""
+    head_key, _, _, rows = loaded
+    remember(heads, thread_id, rows[-1][1] if rows else None, head_key)
 
 
 def to_conversation(thread_id: str, loaded: Loaded) -> Conversation:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
+from convo._frozen import freeze
 from convo.blocks import TextBlock
 from convo.codec import content_from_json, dumps
 from convo.conversation import Conversation, System
@@ -20,6 +21,7 @@ from convo.turns import Turn
 
 __all__ = [
     "ThreadRow",
+    "frozen_meta_from_text",
     "info_from_row",
     "key_text",
     "length_from_depth",
@@ -122,6 +124,21 @@ def meta_from_text(text: str | None) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise CodecError(f"stored thread metadata is not valid JSON: {exc}") from None
+
+
+_last_meta: list[tuple[str | None, Any]] = [(None, None)]
+
+
+def frozen_meta_from_text(text: str) -> Any:
+    """``meta_from_text`` frozen, remembering the last text (a thread's
+    metadata rarely changes between two saves; the pair is read and
+    replaced as one tuple, so threads cannot mix two pairs up)."""
+    seen, value = _last_meta[0]
+    if seen is not None and seen == text:
+        return value
+    value = freeze(meta_from_text(text))
+    _last_meta[0] = (text, value)
+    return value
 
 
 def storage_key(parent_key: bytes | None, turn: Turn) -> bytes:

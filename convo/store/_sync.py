@@ -111,6 +111,7 @@ class Store:
             synchronous=synchronous,
             engine_options=engine_options,
         )
+        self._heads: _ops.Heads = {}
         try:
             self._statements = statements_for(engine.dialect)
             with engine.connect() as connection:
@@ -242,6 +243,7 @@ class Store:
                 replace_system=replace_system,
                 now=now,
                 expected_head=expected_head,
+                heads=self._heads,
             )
 
         result = self._run(op, write=True)
@@ -337,7 +339,9 @@ class Store:
         """
         check_thread_id(thread_id)
         loaded = self._run(lambda tx: _ops.load(tx, thread_id), write=False)
-        return _ops.to_conversation(thread_id, loaded)
+        conversation = _ops.to_conversation(thread_id, loaded)
+        _ops.remember_loaded(self._heads, thread_id, loaded)
+        return conversation
 
     def info(self, thread_id: str) -> ThreadInfo:
         """What the store knows about one thread.
