@@ -1,8 +1,14 @@
 """convo: the state of a Claude Messages API conversation, kept correct.
 
 The public surface is re-exported here; implementation lives in the
-modules named in ``DESIGN.md``.  Nothing here has logic.
+modules named in ``DESIGN.md``.  The store, transport and chat names are
+loaded on first use (PEP 562): they pull in SQLAlchemy and httpx, which a
+program that only builds conversations, or ``convo --help``, should not pay
+for.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from convo._frozen import FrozenDict, FrozenList
 from convo.blocks import (
@@ -22,7 +28,6 @@ from convo.blocks import (
     URLImageSource,
     URLPDFSource,
 )
-from convo.chat import AsyncChat, Chat
 from convo.conversation import Conversation, Policy, System
 from convo.errors import (
     APIConnectionError,
@@ -56,22 +61,56 @@ from convo.errors import (
 )
 from convo.models import ModelProfile, profile_for, register_profile
 from convo.rules import RULES, Rule
-from convo.store import AsyncStore, Store, ThreadInfo
-from convo.transport import (
-    AsyncCassetteTransport,
-    AsyncHTTPTransport,
-    AsyncScriptedTransport,
-    AsyncTransport,
-    CassetteTransport,
-    HTTPTransport,
-    RetryPolicy,
-    ScriptedTransport,
-    Transport,
-    accumulate,
-)
 from convo.turns import Origin, Role, Turn
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
+
+if TYPE_CHECKING:
+    from convo.chat import AsyncChat, Chat
+    from convo.store import AsyncStore, Store, ThreadInfo
+    from convo.transport import (
+        AsyncCassetteTransport,
+        AsyncHTTPTransport,
+        AsyncScriptedTransport,
+        AsyncTransport,
+        CassetteTransport,
+        HTTPTransport,
+        RetryPolicy,
+        ScriptedTransport,
+        Transport,
+        accumulate,
+    )
+
+_LAZY = {
+    "AsyncChat": "convo.chat",
+    "Chat": "convo.chat",
+    "AsyncStore": "convo.store",
+    "Store": "convo.store",
+    "ThreadInfo": "convo.store",
+    "AsyncCassetteTransport": "convo.transport",
+    "AsyncHTTPTransport": "convo.transport",
+    "AsyncScriptedTransport": "convo.transport",
+    "AsyncTransport": "convo.transport",
+    "CassetteTransport": "convo.transport",
+    "HTTPTransport": "convo.transport",
+    "RetryPolicy": "convo.transport",
+    "ScriptedTransport": "convo.transport",
+    "Transport": "convo.transport",
+    "accumulate": "convo.transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 __version__ = "0.1.0"
 

@@ -18,3 +18,26 @@ def test_all_has_no_duplicates_and_includes_the_contract():
     for name in ("Conversation", "Turn", "TextBlock", "ImageBlock", "ToolUseBlock",
                  "ToolResultBlock", "UnknownBlock", "RuleError", "NotSendableError", "ConvoError"):
         assert name in convo.__all__
+
+
+def test_import_convo_stays_light():
+    """`import convo` loads neither SQLAlchemy nor httpx until they are used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, convo; heavy = [m for m in ('sqlalchemy', 'httpx') if m in sys.modules];"
+        "print(','.join(heavy)); convo.Store; print('sqlalchemy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True"]
+
+
+def test_lazy_names_resolve_and_unknown_names_fail():
+    """Every lazily exported name resolves; others raise AttributeError."""
+    for name in convo._LAZY:
+        assert getattr(convo, name) is not None
+    import pytest
+
+    with pytest.raises(AttributeError):
+        convo.NoSuchThing  # noqa: B018

@@ -11,10 +11,14 @@ This layer sits above ``conversation`` and ``codec``; nothing below imports
 it.  See ``docs/store.md``.
 """
 
-from convo.store._async import AsyncStore
+from typing import TYPE_CHECKING, Any
+
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._sync import Store
 from convo.store.migrate import current_revision, downgrade, head_revision, upgrade
+
+if TYPE_CHECKING:
+    from convo.store._async import AsyncStore
 
 __all__ = [
     "AsyncStore",
@@ -26,3 +30,13 @@ __all__ = [
     "head_revision",
     "upgrade",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncStore pulls in SQLAlchemy's asyncio layer: load it on first use.
+    if name == "AsyncStore":
+        from convo.store._async import AsyncStore
+
+        globals()["AsyncStore"] = AsyncStore
+        return AsyncStore
+    raise AttributeError(f"module 'convo.store' has no attribute {name!r}")
