@@ -9,7 +9,7 @@ and without the risk of a caller editing history through it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn, SupportsIndex
 
 __all__ = ["FrozenDict", "FrozenList", "JSONValue", "freeze", "thaw"]
@@ -121,7 +121,3 @@ def thaw(value: Any) -> Any:
         return [thaw(v) for v in value]
     return value
 
-
-def frozen_items(pairs: Iterable[tuple[str, Any]]) -> FrozenDict:
-    """Build a FrozenDict from already-frozen pairs without re-walking them."""
-    return FrozenDict(pairs)

@@ -36,8 +36,6 @@ from convo.blocks import (
     Base64PDFSource,
     Block,
     CacheControl,
-    DocumentBlock,
-    ImageBlock,
     PlainTextSource,
     TextBlock,
     ToolResultBlock,
@@ -300,11 +298,3 @@ def split_response(response: Any) -> tuple[tuple[Block, ...], FrozenDict]:
     meta: FrozenDict = freeze({k: v for k, v in response.items() if k not in _RESPONSE_SKIP})
     return blocks, meta
 
-
-def image_block_sources(block: Block) -> tuple[ImageBlock | DocumentBlock, ...]:
-    """Images and documents in a block, including inside a tool_result."""
-    if isinstance(block, (ImageBlock, DocumentBlock)):
-        return (block,)
-    if isinstance(block, ToolResultBlock) and isinstance(block.content, tuple):
-        return tuple(b for b in block.content if isinstance(b, (ImageBlock, DocumentBlock)))
-    return ()

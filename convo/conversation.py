@@ -196,8 +196,8 @@ class Conversation:
                     "only prefix slices (c[:n]) give a Conversation; use c.turns[i:j] "
                     "for a tuple of turns"
                 )
-            stop = len(self) if key.stop is None else key.stop
-            return self.fork(max(0, min(stop, len(self))) if stop >= 0 else max(0, len(self) + stop))
+            # range slicing clamps and counts negatives exactly as a tuple would.
+            return self.fork(len(range(len(self))[key]))
         return self._chain()[key].turn
 
     def fork(self, length: int) -> Conversation:
@@ -377,13 +377,13 @@ class Conversation:
         ``stream``, ``thinking``, ``metadata``...).  The message objects are
         shared, read-only views of each turn's cached request form.
         """
+        for key in ("messages", "system"):
+            if key in params:
+                raise ValueError(f"{key!r} comes from the conversation, not from params")
         payload: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if self._system_json is not None:
             payload["system"] = self._system_json
         payload["messages"] = list(self._message_tuple())
-        for key in ("messages", "system"):
-            if key in params:
-                raise ValueError(f"{key!r} comes from the conversation, not from params")
         payload.update(params)
         return payload
 
