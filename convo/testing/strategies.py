@@ -262,7 +262,8 @@ def blocks(
             lambda i, t, e: MCPToolResultBlock(f"mcptoolu_{i}", [{"type": "text", "text": t}], is_error=e),
             _ids, texts(), st.booleans()),
         "compaction": st.builds(CompactionBlock, st.none() | texts()),
-        "fallback": st.just(FallbackBlock({"model": "claude-opus-5-5"}, {"model": "claude-sonnet-5-5"})),
+        "fallback": st.just(FallbackBlock({"model": "claude-opus-5-5"}, {"model": "claude-sonnet-5-5"},
+                                           trigger={"type": "refusal", "category": "cyber"})),
     }
     return st.one_of(*(table[k] for k in kinds))
 
@@ -278,13 +279,15 @@ def turns(role: Literal["user", "assistant"] | None = None) -> st.SearchStrategy
 
 
 @st.composite
-def _user_content(draw: Draw, images: bool, budget: _Budget) -> Any:
+def _user_content(draw: Draw, images: bool, budget: _Budget, future: bool) -> Any:
     if draw(st.booleans()):
         return draw(texts())
     table: dict[str, st.SearchStrategy[Any]] = {
-        "document": _documents(), "unknown": _unknown_blocks(),
+        "document": _documents(),
         "search_result": _search_results(budget), "container_upload": blocks(("container_upload",)),
     }
+    if future:
+        table["unknown"] = _unknown_blocks()
     if images:
         table["image"] = _images()
     extra = draw(st.lists(st.sampled_from(sorted(table)).flatmap(table.__getitem__), max_size=2))
@@ -368,6 +371,7 @@ def conversations(
     end_with: Literal["any", "user", "assistant"] = "any",
     complete: bool = False,
     beta: bool = False,
+    future: bool = False,
 ) -> Conversation:
     """Conversations that satisfy every append-time rule.
 
@@ -384,6 +388,8 @@ def conversations(
         complete: no trailing assistant turn with unanswered tool calls.
         beta: also draw the blocks of beta features (MCP connector,
             compaction, fallback), which only beta requests accept.
+        future: also draw blocks of types the API does not have yet
+            (``UnknownBlock``), which today's API would refuse.
     """
     budget = _Budget(MAX_CACHE_BREAKPOINTS)
     conversation = Conversation(draw(_systems(budget)))
@@ -406,7 +412,7 @@ def conversations(
                 conversation = conversation.append("user", [*results, *tail], origin="tool")
                 pending = ()
             else:
-                conversation = conversation.user(draw(_user_content(images, budget)))
+                conversation = conversation.user(draw(_user_content(images, budget, future)))
         else:
             use_tools = tools and not (last and complete)
             content, pending, meta = draw(_assistant_turn(counter, use_tools, thinking, budget, beta))
