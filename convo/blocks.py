@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
@@ -102,25 +101,31 @@ def _key_order(value: Any) -> tuple[str, ...] | None:
     return order
 
 
-@functools.cache
+_MODELLED: dict[type[Any], tuple[tuple[str, str], ...]] = {}
+
+
 def modelled_fields(cls: type[Any]) -> tuple[tuple[str, str], ...]:
     """``(attribute, JSON key)`` of each field a block or source class types.
 
     The JSON key differs from the attribute only where the API's name is a
     Python keyword (``FallbackBlock.from_`` is ``"from"``).
     """
-    names: Mapping[str, str] = getattr(cls, "JSON_NAMES", {})
-    return tuple(
-        (f.name, names.get(f.name, f.name))
-        for f in attrs.fields(cls)
-        if f.name not in ("extra", "key_order")
-    )
+    found = _MODELLED.get(cls)
+    if found is None:
+        names: Mapping[str, str] = getattr(cls, "JSON_NAMES", {})
+        found = tuple(
+            (f.name, names.get(f.name, f.name))
+            for f in attrs.fields(cls)
+            if f.name not in ("extra", "key_order")
+        )
+        _MODELLED[cls] = found
+    return found
 
 
 def _check_extra(instance: Any, attribute: Any, value: FrozenDict) -> None:
     # An extra key may shadow a typed field only as an explicit null (the
     # typed field is then None): two values for one key cannot both be sent.
-    fields = dict((key, name) for name, key in modelled_fields(type(instance)))
+    fields = {key: name for name, key in modelled_fields(type(instance))}
     for key, item in value.items():
         if key == "type":
             raise ValueError("extra cannot hold 'type': it is the block's class")

@@ -64,7 +64,9 @@ __all__ = [
     "split_response",
 ]
 
-_SOURCE_CLASSES = tuple({*IMAGE_SOURCES.values(), *DOCUMENT_SOURCES.values()})
+_SOURCE_CLASSES: tuple[type[Any], ...] = tuple(
+    dict.fromkeys([*IMAGE_SOURCES.values(), *DOCUMENT_SOURCES.values()])
+)
 
 
 def as_json(value: Any) -> Any:
@@ -131,7 +133,8 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(FrozenList, _frozen_list_hook)
     conv.register_structure_hook_func(_is_parsed_part, _parsed)
     conv.register_structure_hook(tuple[str, ...] | None, _parsed)
-    for cls in (CacheControl, *_SOURCE_CLASSES, *BLOCK_TYPES.values()):
+    classes: tuple[type[Any], ...] = (CacheControl, *_SOURCE_CLASSES, *BLOCK_TYPES.values())
+    for cls in classes:
         attrs.resolve_types(cls)
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv))
     return conv
@@ -199,9 +202,10 @@ def _write(obj: Any) -> FrozenDict:
 
 
 def _default(cls: type[Any], name: str) -> Any:
-    default = attrs.fields_dict(cls)[name].default
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        return default.factory()  # type: ignore[attr-defined]
+    default: Any = attrs.fields_dict(cls)[name].default
+    factory = getattr(default, "factory", None)
+    if callable(factory):
+        return factory()
     return None if default is attrs.NOTHING else default
 
 

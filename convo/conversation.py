@@ -523,9 +523,9 @@ class Conversation:
         messages = payload.get("messages")
         if not isinstance(messages, list):
             raise CodecError("a payload needs a 'messages' array", path="$.messages")
-        for i, message in enumerate(messages):
+        for i, item in enumerate(messages):
             path = f"$.messages[{i}]"
-            message = as_json(message)
+            message = as_json(item)
             if not isinstance(message, Mapping):
                 raise CodecError("a message must be an object", path=path)
             role = message.get("role")

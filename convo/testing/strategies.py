@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 
 from convo._frozen import thaw
 from convo.blocks import (
+    BashCodeExecutionToolResultBlock,
     Block,
     CacheControl,
+    CodeExecutionToolResultBlock,
     CompactionBlock,
     ContainerUploadBlock,
     DocumentBlock,
@@ -38,30 +40,16 @@ from convo.blocks import (
     SearchResultBlock,
     ServerToolUseBlock,
     TextBlock,
+    TextEditorCodeExecutionToolResultBlock,
     ThinkingBlock,
     ToolReferenceBlock,
     ToolResultBlock,
+    ToolSearchToolResultBlock,
     ToolUseBlock,
     UnknownBlock,
     URLImageSource,
-)
-from convo.blocks import (
-    BashCodeExecutionToolResultBlock as _Bash,
-)
-from convo.blocks import (
-    CodeExecutionToolResultBlock as _Code,
-)
-from convo.blocks import (
-    TextEditorCodeExecutionToolResultBlock as _Editor,
-)
-from convo.blocks import (
-    ToolSearchToolResultBlock as _Search,
-)
-from convo.blocks import (
-    WebFetchToolResultBlock as _Fetch,
-)
-from convo.blocks import (
-    WebSearchToolResultBlock as _Web,
+    WebFetchToolResultBlock,
+    WebSearchToolResultBlock,
 )
 from convo.conversation import Conversation
 from convo.rules import MAX_CACHE_BREAKPOINTS
@@ -203,22 +191,22 @@ def _server_tool_pair(draw: Draw, tool_id: str) -> tuple[ServerToolUseBlock, Blo
               "encrypted_content": "ZW5j", "page_age": None}],
             {"type": "web_search_tool_result_error", "error_code": "unavailable"},
         ]))
-        result = _Web(tool_id, content)
+        result = WebSearchToolResultBlock(tool_id, content)
     elif name == "web_fetch":
-        result = _Fetch(tool_id, {"type": "web_fetch_result", "url": "https://example.com",
+        result = WebFetchToolResultBlock(tool_id, {"type": "web_fetch_result", "url": "https://example.com",
                                   "content": {"type": "document", "source": {
                                       "type": "text", "media_type": "text/plain", "data": text}}})
     elif name == "code_execution":
-        result = _Code(tool_id, {"type": "code_execution_result", "stdout": text, "stderr": "",
+        result = CodeExecutionToolResultBlock(tool_id, {"type": "code_execution_result", "stdout": text, "stderr": "",
                                  "return_code": 0, "content": []})
     elif name == "bash_code_execution":
-        result = _Bash(tool_id, {"type": "bash_code_execution_result", "stdout": text, "stderr": "",
+        result = BashCodeExecutionToolResultBlock(tool_id, {"type": "bash_code_execution_result", "stdout": text, "stderr": "",
                                  "return_code": 0, "content": []})
     elif name == "text_editor_code_execution":
-        result = _Editor(tool_id, {"type": "text_editor_code_execution_view_result",
+        result = TextEditorCodeExecutionToolResultBlock(tool_id, {"type": "text_editor_code_execution_view_result",
                                    "content": text, "file_type": "text"})
     else:
-        result = _Search(tool_id, {"type": "tool_search_tool_search_result",
+        result = ToolSearchToolResultBlock(tool_id, {"type": "tool_search_tool_search_result",
                                    "tool_references": [{"type": "tool_reference", "tool_name": "calc"}]})
     return use, result
 
