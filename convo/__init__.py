@@ -60,8 +60,9 @@ from convo.errors import (
     TurnNotFoundError,
 )
 from convo.models import ModelProfile, profile_for, register_profile
-from convo.rules import RULES, Rule
+from convo.rules import RULES, Rule, version_rules, without_removed_params
 from convo.turns import Origin, Role, Turn
+from convo.versions import API_VERSIONS, DEFAULT_API_VERSION, VERSIONS, ApiVersion, VersionInfo
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
 
@@ -115,10 +116,14 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "API_VERSIONS",
+    "DEFAULT_API_VERSION",
     "RULES",
+    "VERSIONS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ApiVersion",
     "AsyncCassetteTransport",
     "AsyncChat",
     "AsyncHTTPTransport",
@@ -183,9 +188,12 @@ __all__ = [
     "URLImageSource",
     "URLPDFSource",
     "UnknownBlock",
+    "VersionInfo",
     "__version__",
     "accumulate",
     "profile_for",
     "register_profile",
     "tokens",
+    "version_rules",
+    "without_removed_params",
 ]

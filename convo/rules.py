@@ -20,7 +20,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from attrs import frozen
@@ -29,7 +30,6 @@ from convo._frozen import FrozenDict
 from convo.blocks import (
     Base64ImageSource,
     Block,
-    DocumentBlock,
     ImageBlock,
     RedactedThinkingBlock,
     TextBlock,
@@ -42,6 +42,7 @@ from convo.errors import RuleError
 from convo.images import SUPPORTED_IMAGE_TYPES, image_size, sniff_media_type
 from convo.models import ModelProfile
 from convo.turns import Turn
+from convo.versions import DEFAULT_API_VERSION, REMOVED_SAMPLING_PARAMETERS, VERSIONS
 
 __all__ = [
     "APPEND_RULES",
@@ -52,10 +53,15 @@ __all__ = [
     "MAX_MESSAGES",
     "RULES",
     "SEND_RULES",
+    "TOOL_ID_PATTERN",
+    "VersionFix",
     "Rule",
     "check_append",
     "check_send",
     "content_errors",
+    "version_fix",
+    "version_rules",
+    "without_removed_params",
 ]
 
 MAX_IMAGE_BASE64_BYTES = 5 * 1024 * 1024
@@ -120,8 +126,9 @@ NO_EMPTY_CONTENT = _rule(
 BLOCK_ALLOWED_IN_ROLE = _rule(
     "block-allowed-in-role",
     ("append",),
-    "tool_use and thinking blocks only in assistant turns; tool_result, image and "
-    "document blocks only in user turns.",
+    "tool_use and thinking blocks only in assistant turns; tool_result and image "
+    "blocks only in user turns (assistant documents are a 2026-10-21 rule: "
+    "no-assistant-document).",
     "API_RULES C11",
 )
 TOOL_RESULT_FOLLOWS_TOOL_USE = _rule(
@@ -171,8 +178,9 @@ IMAGE_SIZE = _rule(
 IMAGE_COUNT = _rule(
     "image-count",
     ("send",),
-    "At most 100 images per request (600 for models with more than 200k context).",
-    "API_RULES E3",
+    "At most 100 images per request on 200k-context models, 600 on larger ones; every "
+    "image counts, whatever its source (base64, url or a Files API file).",
+    "API_RULES E3; https://platform.claude.com/docs/en/build-with-claude/vision",
 )
 HAS_MESSAGES = _rule("has-messages", ("send",), "A request has at least one turn.", "API_RULES A5")
 MESSAGE_COUNT = _rule(
@@ -203,6 +211,88 @@ MAX_TOKENS_LIMIT = _rule(
     "API_RULES A6",
 )
 
+# -- history rules of issue 10 (empty mid-history turns, tool ids) -----------
+
+NO_EMPTY_TURN_MID_HISTORY = _rule(
+    "no-empty-turn-mid-history",
+    ("send",),
+    "Only the final assistant turn may have empty content (content: []); an empty "
+    "model reply may be appended, but not sent back with turns after it.",
+    "API_RULES B5 (the API's 'all messages must have non-empty content except for "
+    "the optional final assistant message', anthropics/claude-code#3196, #6774); "
+    "issue 10 item 6",
+)
+TOOL_USE_IDS_UNIQUE = _rule(
+    "tool-use-ids-unique",
+    ("append", "send"),
+    "A tool_use id appears once in the whole history: never twice in one turn, "
+    "never reused by a later turn.",
+    "API error '`tool_use` ids must be unique' (anthropics/claude-code#20901, "
+    "anthropics/anthropic-sdk-csharp#53, EdanStarfire/claudecode_webui#405)",
+)
+TOOL_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]+")
+"""What a tool_use id must fully match (the API's ``^[a-zA-Z0-9_-]+$``)."""
+TOOL_USE_ID_FORMAT = _rule(
+    "tool-use-id-format",
+    ("append", "send"),
+    "tool_use ids match ^[a-zA-Z0-9_-]+$ (no dots, colons, slashes or spaces).",
+    "API error 'messages.N.content.M.tool_use.id: String should match pattern "
+    "'^[a-zA-Z0-9_-]+$'' (BlockRunAI/ClawRouter#17, tailcallhq/forgecode#1142, "
+    "RooCodeInc/Roo-Code#10649)",
+)
+THINKING_TYPE_SUPPORTED = _rule(
+    "thinking-type-supported",
+    ("send",),
+    "thinking.type is one the target model takes: 'enabled' is refused from Claude "
+    "4.7 on, 'adaptive' up to 4.5, 'disabled' on always-on models (Fable, Opus 5.5).",
+    "API_RULES A14; the model profile's source",
+)
+
+_HISTORY_RULES = (
+    NO_EMPTY_TURN_MID_HISTORY,
+    TOOL_USE_IDS_UNIQUE,
+    TOOL_USE_ID_FORMAT,
+    THINKING_TYPE_SUPPORTED,
+)
+
+# -- API-version rules (chosen by the request's anthropic-version) -----------
+
+_VERSIONING = "https://platform.claude.com/docs/en/api/versioning"
+
+API_VERSION_KNOWN = _rule(
+    "api-version-known",
+    ("send",),
+    "The request's anthropic-version is one convo knows (2023-06-01 or 2026-10-21).",
+    "API_RULES 0.2, A3",
+)
+NO_SAMPLING_PARAMETERS = _rule(
+    "no-sampling-parameters",
+    ("send",),
+    "2026-10-21: no temperature, top_p or top_k in the request, even at their default "
+    "values (2023-06-01 takes them).",
+    f"API_RULES A9 (v2026); {_VERSIONING}",
+)
+NO_ASSISTANT_DOCUMENT = _rule(
+    "no-assistant-document",
+    ("send",),
+    "2026-10-21: no document block directly in an assistant turn (2023-06-01 takes it).",
+    f"API_RULES C3, C11 (v2026); {_VERSIONING}",
+)
+NO_USER_CITATIONS = _rule(
+    "no-user-citations",
+    ("send",),
+    "2026-10-21: no text block with a non-empty citations array in a user turn, "
+    "directly or inside a search_result block (2023-06-01 takes them).",
+    f"API_RULES C1 (v2026); {_VERSIONING}",
+)
+
+_VERSION_RULES = (
+    API_VERSION_KNOWN,
+    NO_SAMPLING_PARAMETERS,
+    NO_ASSISTANT_DOCUMENT,
+    NO_USER_CITATIONS,
+)
+
 RULES: Mapping[str, Rule] = FrozenDict(
     {
         r.name: r
@@ -225,6 +315,8 @@ RULES: Mapping[str, Rule] = FrozenDict(
             PREFILL_NO_TRAILING_WHITESPACE,
             CACHE_CONTROL_LIMIT,
             MAX_TOKENS_LIMIT,
+            *_HISTORY_RULES,
+            *_VERSION_RULES,
         )
     }
 )
@@ -233,7 +325,9 @@ RULES: Mapping[str, Rule] = FrozenDict(
 APPEND_RULES: tuple[Rule, ...] = tuple(r for r in RULES.values() if "append" in r.phases)
 SEND_RULES: tuple[Rule, ...] = tuple(r for r in RULES.values() if "send" in r.phases)
 
-_USER_ONLY = (ToolResultBlock, ImageBlock, DocumentBlock)
+# ``document`` is not here: 2023-06-01 takes it in assistant turns, and
+# 2026-10-21 refuses it by name (no-assistant-document, a send rule).
+_USER_ONLY = (ToolResultBlock, ImageBlock)
 _ASSISTANT_ONLY = (ToolUseBlock, ThinkingBlock, RedactedThinkingBlock)
 _SERVER_TOOL_USE = "server_tool_use"
 
@@ -386,6 +480,7 @@ def _append_errors(prev: Turn | None, turn: Turn, index: int) -> Iterator[RuleEr
     if prev is not None and turn.role == "user":
         yield from _unanswered(prev, tool_result_ids(turn), index - 1)
     yield from _image_errors(blocks, index)
+    yield from _tool_id_errors(turn, index, set())
 
 
 def _unanswered(prev: Turn, answered: Sequence[str], prev_index: int) -> Iterator[RuleError]:
@@ -475,6 +570,7 @@ def check_send(
     system: Any = None,
     allow_prefill: bool | None = None,
     extra: Mapping[str, Any] | None = None,
+    api_version: str = DEFAULT_API_VERSION,
 ) -> list[RuleError]:
     """Every send-time violation of a well-formed history (empty if none).
 
@@ -484,11 +580,16 @@ def check_send(
         max_tokens: the request's ``max_tokens``, if known.
         system: the system prompt (its cache breakpoints count).
         allow_prefill: override the profile's prefill capability.
-        extra: other request parameters (``tools`` breakpoints count).
+        extra: other request parameters (``tools`` breakpoints count;
+            sampling parameters and ``thinking`` are checked).
+        api_version: the ``anthropic-version`` the request is sent with;
+            its rules (``convo.versions.VERSIONS``) are added.
     """
     errors: list[RuleError] = []
+    errors.extend(version_errors(turns, api_version, extra or {}))
     if not turns:
-        return [HAS_MESSAGES.error("a request needs at least one turn")]
+        return [HAS_MESSAGES.error("a request needs at least one turn"), *errors]
+    errors.extend(history_errors(turns, profile, extra or {}))
     if len(turns) > MAX_MESSAGES:
         errors.append(
             MESSAGE_COUNT.error(f"{len(turns)} turns, more than the API's {MAX_MESSAGES}")
@@ -552,23 +653,43 @@ def _trailing_assistant_errors(
         )
 
 
+def _request_images(turns: Sequence[Turn]) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+    """Every image block of the user turns, from the wire JSON: (turn index,
+    path, block).  Any source counts (base64, url, a Files API ``file``)."""
+    for index, turn in enumerate(turns):
+        if turn.role != "user":
+            continue
+        for i, block in enumerate(_wire_blocks(turn)):
+            if not isinstance(block, Mapping):
+                continue
+            kind = block.get("type")
+            if kind == "image":
+                yield index, f"content.{i}", block
+            elif kind == "tool_result":
+                for j, inner in enumerate(_json_list(block.get("content"))):
+                    if isinstance(inner, Mapping) and inner.get("type") == "image":
+                        yield index, f"content.{i}.content.{j}", inner
+
+
 def _request_image_errors(turns: Sequence[Turn], profile: ModelProfile) -> Iterator[RuleError]:
-    images = [
-        (i, path, image)
-        for i, turn in enumerate(turns)
-        if turn.role == "user" and not turn.shorthand
-        for path, image in images_in(turn.blocks)
-    ]
+    images = list(_request_images(turns))
     limit = (
         MAX_IMAGES
         if profile.context_window is None or profile.context_window > 200_000
         else MAX_IMAGES_SMALL_CONTEXT
     )
     if len(images) > limit:
-        yield IMAGE_COUNT.error(f"{len(images)} images, more than {limit} per request")
+        yield IMAGE_COUNT.error(
+            f"{len(images)} images, more than {limit} per request for {profile.family or 'this model'}"
+        )
     if len(images) > MANY_IMAGES:
         for i, path, image in images:
-            size = image_dimensions(image)
+            source = image.get("source")
+            if not isinstance(source, Mapping) or source.get("type") != "base64":
+                continue
+            data = source.get("data")
+            facts = _image_facts(data) if isinstance(data, str) else None
+            size = facts[2] if isinstance(facts, tuple) else None
             if size is not None and max(size) > MAX_IMAGE_EDGE_MANY:
                 yield IMAGE_SIZE.error(
                     f"{path}: image is {size[0]}x{size[1]} px; a request with more than "
@@ -588,3 +709,279 @@ def _count_cache_control(value: Any) -> int:
         return 1 if value.cache_control is not None else 0
     return 0
 
+
+
+# -- history rules of issue 10 ---------------------------------------------
+#
+# These read the wire JSON of each turn (``turn.content``), not block
+# classes: a rule about ``"type": "tool_use"`` or an image ``source.type``
+# holds whatever typed class the codec gives the block.
+
+
+def _wire_blocks(turn: Turn) -> Sequence[Any]:
+    content = turn.content
+    return () if isinstance(content, str) else content
+
+
+def _tool_use_ids_json(turn: Turn) -> Iterator[tuple[int, Any]]:
+    for i, block in enumerate(_wire_blocks(turn)):
+        if isinstance(block, Mapping) and block.get("type") == "tool_use":
+            yield i, block.get("id")
+
+
+def _tool_id_errors(turn: Turn, index: int, seen: dict[str, int] | set[str]) -> Iterator[RuleError]:
+    """``tool-use-id-format`` and ``tool-use-ids-unique`` for one turn;
+    ``seen`` holds the ids of earlier turns (a dict maps them to their turn)."""
+    if turn.role != "assistant":
+        return
+    mine: set[str] = set()
+    for i, tool_id in _tool_use_ids_json(turn):
+        if not isinstance(tool_id, str) or TOOL_ID_PATTERN.fullmatch(tool_id) is None:
+            yield TOOL_USE_ID_FORMAT.error(
+                f"content.{i}.tool_use.id: {tool_id!r} does not match ^[a-zA-Z0-9_-]+$", index
+            )
+            continue
+        if tool_id in mine:
+            yield TOOL_USE_IDS_UNIQUE.error(
+                f"content.{i}: tool_use ids must be unique ({tool_id!r} twice in this turn)", index
+            )
+        elif tool_id in seen:
+            where = f" by messages.{seen[tool_id]}" if isinstance(seen, dict) else ""
+            yield TOOL_USE_IDS_UNIQUE.error(
+                f"content.{i}: tool_use ids must be unique ({tool_id!r} already used{where})",
+                index,
+            )
+        mine.add(tool_id)
+    if isinstance(seen, dict):
+        for tool_id in mine:
+            seen.setdefault(tool_id, index)
+    else:
+        seen.update(mine)
+
+
+def history_errors(
+    turns: Sequence[Turn], profile: ModelProfile, params: Mapping[str, Any]
+) -> list[RuleError]:
+    """The send-time rules of issue 10 item 6 over a whole history:
+    ``no-empty-turn-mid-history``, ``tool-use-ids-unique`` (across turns),
+    ``tool-use-id-format`` and ``thinking-type-supported``."""
+    errors: list[RuleError] = []
+    last = len(turns) - 1
+    seen: dict[str, int] = {}
+    for i, turn in enumerate(turns):
+        content = turn.content
+        if i < last and turn.role == "assistant" and not content:
+            errors.append(
+                NO_EMPTY_TURN_MID_HISTORY.error(
+                    "all messages must have non-empty content except for the optional "
+                    "final assistant message",
+                    i,
+                )
+            )
+        errors.extend(_tool_id_errors(turn, i, seen))
+    errors.extend(_thinking_errors(profile, params))
+    return errors
+
+
+_JUDGED_THINKING = ("enabled", "adaptive", "disabled")
+"""The thinking types profiles are sure about; any other type (a newer one,
+``between_tools`` where the profile does not list it) is not judged."""
+
+
+def _thinking_errors(profile: ModelProfile, params: Mapping[str, Any]) -> Iterator[RuleError]:
+    thinking = params.get("thinking")
+    accepted = profile.thinking_types
+    if accepted is None or not isinstance(thinking, Mapping):
+        return
+    kind = thinking.get("type")
+    if kind in _JUDGED_THINKING and kind not in accepted:
+        yield THINKING_TYPE_SUPPORTED.error(
+            f"thinking.type {kind!r} is not supported by {profile.family} "
+            f"(it takes {', '.join(accepted)})"
+        )
+
+
+# -- API-version rules -----------------------------------------------------
+#
+# Each rule of a version is a function of the turns and the request
+# parameters; ``VERSIONS`` (convo.versions) says which apply to a version.
+
+
+def _sampling_errors(turns: Sequence[Turn], params: Mapping[str, Any]) -> Iterator[RuleError]:
+    sent = [name for name in REMOVED_SAMPLING_PARAMETERS if name in params]
+    if sent:
+        yield NO_SAMPLING_PARAMETERS.error(
+            f"{', '.join(sent)}: Extra inputs are not permitted under anthropic-version "
+            "2026-10-21 (send 2023-06-01 to keep them)"
+        )
+
+
+def _assistant_document_errors(
+    turns: Sequence[Turn], params: Mapping[str, Any]
+) -> Iterator[RuleError]:
+    for index, turn in enumerate(turns):
+        if turn.role != "assistant":
+            continue
+        for i, block in enumerate(_wire_blocks(turn)):
+            if isinstance(block, Mapping) and block.get("type") == "document":
+                yield NO_ASSISTANT_DOCUMENT.error(
+                    f"content.{i}: document blocks are not allowed in assistant messages "
+                    "under anthropic-version 2026-10-21",
+                    index,
+                )
+
+
+def _cited_texts(blocks: Sequence[Any], path: str) -> Iterator[str]:
+    """Paths of user-side text blocks with non-empty citations: top-level
+    text, and text inside ``search_result`` blocks (top-level or in a
+    ``tool_result``'s content)."""
+    for i, block in enumerate(blocks):
+        if not isinstance(block, Mapping):
+            continue
+        kind = block.get("type")
+        here = f"{path}.{i}"
+        if kind == "text" and _has_citations(block):
+            yield here
+        elif kind == "search_result":
+            yield from _search_result_cites(block, here)
+        elif kind == "tool_result":
+            for j, inner in enumerate(_json_list(block.get("content"))):
+                if isinstance(inner, Mapping) and inner.get("type") == "search_result":
+                    yield from _search_result_cites(inner, f"{here}.content.{j}")
+
+
+def _json_list(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
+
+
+def _search_result_cites(block: Mapping[str, Any], path: str) -> Iterator[str]:
+    for j, text in enumerate(_json_list(block.get("content"))):
+        if isinstance(text, Mapping) and text.get("type") == "text" and _has_citations(text):
+            yield f"{path}.content.{j}"
+
+
+def _has_citations(text: Mapping[str, Any]) -> bool:
+    return len(_json_list(text.get("citations"))) > 0
+
+
+def _user_citation_errors(turns: Sequence[Turn], params: Mapping[str, Any]) -> Iterator[RuleError]:
+    for index, turn in enumerate(turns):
+        if turn.role != "user":
+            continue
+        for path in _cited_texts(_wire_blocks(turn), "content"):
+            yield NO_USER_CITATIONS.error(
+                f"{path}: text blocks in user messages cannot carry citations under "
+                "anthropic-version 2026-10-21",
+                index,
+            )
+
+
+_VERSION_CHECKS: Mapping[str, Callable[[Sequence[Turn], Mapping[str, Any]], Iterator[RuleError]]] = (
+    FrozenDict(
+        {
+            NO_SAMPLING_PARAMETERS.name: _sampling_errors,
+            NO_ASSISTANT_DOCUMENT.name: _assistant_document_errors,
+            NO_USER_CITATIONS.name: _user_citation_errors,
+        }
+    )
+)
+
+
+def version_rules(api_version: str) -> tuple[Rule, ...]:
+    """The send rules ``api_version`` adds to every version's rules
+    (``()`` for 2023-06-01 and for a version convo does not know)."""
+    info = VERSIONS.get(api_version)
+    return () if info is None else tuple(RULES[name] for name in info.send_rules)
+
+
+def version_errors(
+    turns: Sequence[Turn], api_version: str, params: Mapping[str, Any]
+) -> list[RuleError]:
+    """Every violation of ``api_version``'s own rules, each with its index."""
+    if api_version not in VERSIONS:
+        return [
+            API_VERSION_KNOWN.error(
+                f"anthropic-version {api_version!r} is not one of {', '.join(VERSIONS)}"
+            )
+        ]
+    errors: list[RuleError] = []
+    for rule in version_rules(api_version):
+        errors.extend(_VERSION_CHECKS[rule.name](turns, params))
+    return errors
+
+
+def without_removed_params(params: Mapping[str, Any], api_version: str) -> dict[str, Any]:
+    """``params`` without what ``api_version`` removed (``temperature``,
+    ``top_p``, ``top_k`` under 2026-10-21): a plain new dict."""
+    if NO_SAMPLING_PARAMETERS not in version_rules(api_version):
+        return dict(params)
+    return {k: v for k, v in params.items() if k not in REMOVED_SAMPLING_PARAMETERS}
+
+
+@frozen
+class VersionFix:
+    """The minimal change that makes one turn pass a version's turn rules.
+
+    Attributes:
+        content: the new content (JSON: a list of block objects).
+        changes: one line per change, with its path (``content.2: removed
+            document block``).
+        removed: what was taken out, as JSON (the document blocks, or
+            ``{"path": ..., "citations": [...]}`` objects), so nothing is lost.
+    """
+
+    content: tuple[Any, ...]
+    changes: tuple[str, ...]
+    removed: tuple[Any, ...]
+
+
+def version_fix(turn: Turn, api_version: str) -> VersionFix | None:
+    """How to change ``turn`` so that it passes ``api_version``'s rules, or
+    ``None`` when it already does.  Under 2026-10-21:
+
+    * an assistant turn loses its ``document`` blocks (``no-assistant-document``);
+    * a user turn's text blocks lose their ``citations`` key when it holds a
+      non-empty array, directly or inside ``search_result`` blocks (also
+      inside a ``tool_result``) (``no-user-citations``).
+
+    Nothing else changes: every other block and field stays as it was, in
+    order.  Pure: the turn is not touched.
+    """
+    names = {r.name for r in version_rules(api_version)}
+    blocks = _wire_blocks(turn)
+    if not blocks:
+        return None
+    changes: list[str] = []
+    removed: list[Any] = []
+    content: list[Any] = []
+    if turn.role == "assistant" and NO_ASSISTANT_DOCUMENT.name in names:
+        for i, block in enumerate(blocks):
+            if isinstance(block, Mapping) and block.get("type") == "document":
+                changes.append(f"content.{i}: removed document block")
+                removed.append(block)
+            else:
+                content.append(block)
+    elif turn.role == "user" and NO_USER_CITATIONS.name in names:
+        cited = set(_cited_texts(blocks, "content"))
+        if not cited:
+            return None
+        content = [_strip_citations(b, f"content.{i}", cited, changes, removed) for i, b in enumerate(blocks)]
+    if not changes:
+        return None
+    return VersionFix(tuple(content), tuple(changes), tuple(removed))
+
+
+def _strip_citations(
+    block: Any, path: str, cited: set[str], changes: list[str], removed: list[Any]
+) -> Any:
+    if path in cited:
+        changes.append(f"{path}: removed citations")
+        removed.append({"path": path, "citations": block["citations"]})
+        return {k: v for k, v in block.items() if k != "citations"}
+    if not any(p.startswith(path + ".") for p in cited):
+        return block
+    inner = block["content"]
+    new_inner = [
+        _strip_citations(b, f"{path}.content.{j}", cited, changes, removed) for j, b in enumerate(inner)
+    ]
+    return {**block, "content": new_inner}
