@@ -13,6 +13,7 @@ from convo.errors import ChatStateError
 from convo.models import profile_for
 from convo.rules import is_paused
 from convo.turns import Content, Origin, Turn
+from convo.versions import DEFAULT_API_VERSION
 
 DEFAULT_MAX_TOKENS = 1024
 """``max_tokens`` of a ``Chat`` unless told otherwise."""
@@ -131,10 +132,18 @@ class _Core:
     def _prepare(self, conversation: Conversation, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``conversation`` and build its payload (raises before any I/O)."""
         model, max_tokens, merged = self._request_params(params)
-        conversation.check_sendable(model, max_tokens=max_tokens, **merged)
+        conversation.check_sendable(
+            model, max_tokens=max_tokens, api_version=self._api_version(), **merged
+        )
         payload = conversation.to_payload(model, max_tokens, **merged)
         self._last_payload = payload
         return payload
+
+    def _api_version(self) -> str:
+        """The ``anthropic-version`` the transport sends, whose rules the
+        request is checked by (the SDK's default when it does not say)."""
+        version = getattr(getattr(self, "transport", None), "api_version", None)
+        return version if isinstance(version, str) else DEFAULT_API_VERSION
 
     def _user_step(
         self,
