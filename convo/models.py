@@ -41,6 +41,8 @@ class ModelProfile:
         thinking_types: the ``thinking.type`` values the model accepts
             (``enabled``, ``adaptive``, ``disabled``, ``between_tools``), or
             ``None`` when unknown (nothing is checked).
+        sampling_parameters: ``False`` for models that refuse
+            ``temperature``/``top_p``/``top_k`` whatever the API version.
     """
 
     family: str
@@ -52,6 +54,7 @@ class ModelProfile:
     max_image_tokens: int = 1600
     source: str = ""
     thinking_types: tuple[str, ...] | None = None
+    sampling_parameters: bool = True
 
     @property
     def known(self) -> bool:
@@ -69,6 +72,7 @@ _OVERVIEW = "https://platform.claude.com/docs/en/about-claude/models/overview"
 _PAGE = "https://platform.claude.com/docs/en/models/{}/overview"
 _SEED = "seed working-with-messages page: prefill not supported"
 _THINKING = "thinking types: API_RULES A14 (enabled rejected on 4.7+, adaptive rejected on 4.5 and earlier)"
+_NO_SAMPLING = "sampling parameters refused: skills claude-api shared/error-codes.md (API_RULES A9)"
 _SYSTEM = (
     "mid-conversation system messages: "
     "https://platform.claude.com/docs/en/build-with-claude/mid-conversation-system-messages"
@@ -120,29 +124,32 @@ _BUILTIN: tuple[ModelProfile, ...] = (
         source=_src(_PAGE.format("sonnet-4-6"), "1M context, 128K output; no prefill (API_RULES B7)", _THINKING),
     ),
     ModelProfile(
-        "claude-opus-4-7", 1_000_000, 128_000, prefill=False, thinking_types=_ADAPTIVE, max_image_edge=2576, max_image_tokens=4784,
-        source=_src(_PAGE.format("opus-4-7"), "skills claude-api shared/models.md (1M, 128K, adaptive only)", _THINKING),
+        "claude-opus-4-7", 1_000_000, 128_000, prefill=False, thinking_types=_ADAPTIVE,
+        sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("opus-4-7"), "skills claude-api shared/models.md (1M, 128K, adaptive only)",
+                    _THINKING, _NO_SAMPLING),
     ),
     ModelProfile(
         "claude-opus-4-8", 1_000_000, 128_000, prefill=False, system_messages=True,
-        thinking_types=_ADAPTIVE, max_image_edge=2576, max_image_tokens=4784,
+        thinking_types=_ADAPTIVE, sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
         source=_src(
             _PAGE.format("opus-4-8"),
             "https://platform.claude.com/docs/en/about-claude/models/whats-new-claude-4-8 "
             "(1M, 128K, adaptive thinking, role system messages)",
             _THINKING,
+            _NO_SAMPLING,
         ),
     ),
     # Fable/Mythos 5: thinking is always on; an explicit disabled is a 400.
     ModelProfile(
         "claude-fable-5", 1_000_000, 128_000, prefill=False, system_messages=True,
-        thinking_types=_ALWAYS_ON, max_image_edge=2576, max_image_tokens=4784,
+        thinking_types=_ALWAYS_ON, sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
         source=_src(_PAGE.format("fable-5"), "skills shared/models.md (disabled rejected)", _SYSTEM,
-                    "langchain-ai/langchainjs @langchain/anthropic 1.5.13 profiles"),
+                    "langchain-ai/langchainjs @langchain/anthropic 1.5.13 profiles", _NO_SAMPLING),
     ),
     ModelProfile(
         "claude-mythos-5", 1_000_000, 128_000, prefill=False, system_messages=True,
-        thinking_types=_ALWAYS_ON, max_image_edge=2576, max_image_tokens=4784,
+        thinking_types=_ALWAYS_ON, sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
         source=_src(_PAGE.format("mythos-5"), "shares Claude Fable 5's specifications", _SYSTEM),
     ),
     # Sonnet 5 and mid-conversation system messages: langchainjs's profiles

@@ -248,11 +248,27 @@ THINKING_TYPE_SUPPORTED = _rule(
     "API_RULES A14; the model profile's source",
 )
 
+THINKING_BUDGET = _rule(
+    "thinking-budget",
+    ("send",),
+    "thinking.type 'enabled' carries an integer budget_tokens of at least 1024.",
+    "API_RULES A14 (SDK thinking_config_enabled_param.py)",
+)
+SAMPLING_SUPPORTED_BY_MODEL = _rule(
+    "sampling-parameters-supported-by-model",
+    ("send",),
+    "No temperature, top_p or top_k for models that refuse them under any API version "
+    "(Opus 4.7, Opus 4.8, Fable 5, Mythos 5).",
+    "API_RULES A9; skills claude-api shared/error-codes.md",
+)
+
 _HISTORY_RULES = (
     NO_EMPTY_TURN_MID_HISTORY,
     TOOL_USE_IDS_UNIQUE,
     TOOL_USE_ID_FORMAT,
     THINKING_TYPE_SUPPORTED,
+    THINKING_BUDGET,
+    SAMPLING_SUPPORTED_BY_MODEL,
 )
 
 # -- API-version rules (chosen by the request's anthropic-version) -----------
@@ -591,6 +607,9 @@ def check_send(
     if not turns:
         return [HAS_MESSAGES.error("a request needs at least one turn"), *errors]
     errors.extend(history_errors(turns, profile, extra or {}, scan=scan))
+    if NO_SAMPLING_PARAMETERS not in version_rules(api_version):
+        # Under 2026-10-21 the version rule already names them.
+        errors.extend(_model_sampling_errors(profile, extra or {}))
     if len(turns) > MAX_MESSAGES:
         errors.append(
             MESSAGE_COUNT.error(f"{len(turns)} turns, more than the API's {MAX_MESSAGES}")
@@ -836,14 +855,32 @@ _JUDGED_THINKING = ("enabled", "adaptive", "disabled")
 
 def _thinking_errors(profile: ModelProfile, params: Mapping[str, Any]) -> Iterator[RuleError]:
     thinking = params.get("thinking")
-    accepted = profile.thinking_types
-    if accepted is None or not isinstance(thinking, dict):
+    if not isinstance(thinking, dict):
         return
     kind = thinking.get("type")
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if type(budget) is not int or budget < 1024:
+            yield THINKING_BUDGET.error(
+                f"thinking.budget_tokens must be an integer of at least 1024, got {budget!r}"
+            )
+    accepted = profile.thinking_types
+    if accepted is None:
+        return
     if kind in _JUDGED_THINKING and kind not in accepted:
         yield THINKING_TYPE_SUPPORTED.error(
             f"thinking.type {kind!r} is not supported by {profile.family} "
             f"(it takes {', '.join(accepted)})"
+        )
+
+
+def _model_sampling_errors(profile: ModelProfile, params: Mapping[str, Any]) -> Iterator[RuleError]:
+    if profile.sampling_parameters:
+        return
+    sent = [name for name in REMOVED_SAMPLING_PARAMETERS if name in params]
+    if sent:
+        yield SAMPLING_SUPPORTED_BY_MODEL.error(
+            f"{', '.join(sent)}: {profile.family} does not accept sampling parameters"
         )
 
 

@@ -265,6 +265,8 @@ def test_sendable_fork_passes_the_version_rules_and_keeps_the_original(c):
     # everything else the fork is judged by is what the original was judged by
     rest = {(v.rule, v.index) for v in c.send_violations(api_version=NEW) if v.rule not in names}
     assert {(v.rule, v.index) for v in fork.send_violations(api_version=NEW)} == rest
+    if not rest:
+        fork.check_sendable(api_version=NEW)
     assert len(fork) == len(c)
     changed = [i for i, t in enumerate(fork.turns) if "api_version_fix" in t.meta]
     first = changed[0] if changed else len(c)
@@ -273,3 +275,29 @@ def test_sendable_fork_passes_the_version_rules_and_keeps_the_original(c):
         assert old.role == new.role and old.origin == new.origin
         if "api_version_fix" not in new.meta:
             assert old.content == new.content
+
+
+def test_a_stored_thread_is_reported_whole_and_forked_without_rewriting_it(tmp_path):
+    """Saved under 2023-06-01 rules, loaded, judged under 2026-10-21: every rule
+    and index; the sendable fork saves as a new thread and the stored one keeps
+    its turns and ids (verify() recomputes every hash)."""
+    from convo import Store
+
+    c = _load(
+        {"role": "user", "content": [_cited()]},
+        {"role": "assistant", "content": [{"type": "text", "text": "y"}, DOCUMENT]},
+        {"role": "user", "content": "more"},
+    )
+    with Store(tmp_path / "threads.db") as store:
+        store.save("old", c)
+        loaded = store.load("old")
+        assert {(v.rule, v.index) for v in loaded.send_violations("claude-opus-4-8")} == {
+            ("no-user-citations", 0), ("no-assistant-document", 1)}
+        fork = loaded.sendable_fork()
+        fork.check_sendable("claude-opus-4-8")
+        store.save("new", fork)
+        again = store.load("old")
+        assert [t.id for t in again.turns] == [t.id for t in c.turns]
+        assert again.to_payload("m", 1) == c.to_payload("m", 1)
+        assert store.verify("old") == 3 and store.verify("new") == 3
+        assert store.load("new").head_id == fork.head_id

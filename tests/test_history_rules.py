@@ -244,7 +244,8 @@ def test_unknown_models_stay_permissive():
     assert profile.system_messages and profile.thinking_types is None and profile.prefill
     c = Conversation().user("q").prefill("A")
     for kind in ("enabled", "adaptive", "disabled", "between_tools", "future"):
-        c.check_sendable("claude-someday-9", max_tokens=10**7, thinking={"type": kind})
+        c.check_sendable("claude-someday-9", max_tokens=10**7, thinking={"type": kind, "budget_tokens": 2048})
+    c.check_sendable("claude-someday-9", api_version=OLD, temperature=0.5, top_p=0.9, top_k=3)
     _images(600, URL_IMAGE).check_sendable("claude-someday-9")
 
 
@@ -281,10 +282,33 @@ def test_thinking_type_per_model(model, kind, ok):
     assert (("thinking-type-supported", None) in found) is (not ok)
 
 
+@pytest.mark.parametrize(("budget", "ok"), [(1024, True), (10_000, True), (1023, False), (None, False),
+                                            ("2048", False), (2048.0, False), (True, False)])
+def test_enabled_thinking_needs_a_budget_of_at_least_1024(budget, ok):
+    thinking = {"type": "enabled"} if budget is None else {"type": "enabled", "budget_tokens": budget}
+    found = _found(Conversation().user("q"), "claude-opus-4-5", max_tokens=20_000, thinking=thinking)
+    assert (("thinking-budget", None) in found) is (not ok)
+    # other types carry no budget
+    assert not _found(Conversation().user("q"), "claude-opus-4-8", thinking={"type": "adaptive"})
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-7", "claude-opus-4-8", "claude-fable-5", "claude-mythos-5"])
+def test_models_that_refuse_sampling_parameters_under_any_version(model):
+    """API_RULES A9: these refuse temperature even under 2023-06-01; under
+    2026-10-21 the version rule names it once."""
+    c = Conversation().user("q")
+    assert _found(c, model, api_version=OLD, temperature=0.5) == {
+        ("sampling-parameters-supported-by-model", None)}
+    assert _found(c, model, api_version=NEW, temperature=0.5) == {("no-sampling-parameters", None)}
+    for other in ("claude-sonnet-4-6", "claude-opus-4-6", "claude-opus-5", "some-future-model"):
+        assert not _found(c, other, api_version=OLD, temperature=0.5, top_k=3)
+
+
 def test_thinking_types_of_registered_profiles():
     register_profile(ModelProfile("acme-think", 1000, 100, thinking_types=("adaptive",), source="test"))
     with pytest.raises(NotSendableError) as err:
-        Conversation().user("q").check_sendable("acme-think", thinking={"type": "enabled"})
+        Conversation().user("q").check_sendable(
+            "acme-think", thinking={"type": "enabled", "budget_tokens": 2048})
     assert err.value.rule == "thinking-type-supported"
     assert "acme-think" in str(err.value)
 
@@ -297,7 +321,8 @@ def test_thinking_types_of_registered_profiles():
 def test_generated_sendable_histories_break_no_new_rule(c, version):
     """Histories the strategies promise sendable break none of issue 10's rules, under both versions."""
     new_rules = {"no-empty-turn-mid-history", "tool-use-ids-unique", "tool-use-id-format",
-                 "thinking-type-supported", "api-version-known", "no-sampling-parameters",
+                 "thinking-type-supported", "thinking-budget", "sampling-parameters-supported-by-model",
+                 "api-version-known", "no-sampling-parameters",
                  "no-assistant-document", "no-user-citations"}
     for model in ("claude-opus-4-8", "claude-opus-4-5", None):
         assert not {r for r, _ in _found(c, model, api_version=version)} & new_rules

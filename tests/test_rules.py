@@ -63,7 +63,8 @@ def test_rule_names_are_stable_kebab_case():
         "prefill-no-trailing-whitespace", "cache-control-limit", "max-tokens-limit",
         # issue 10: case-6 history rules, thinking types, API versions
         "no-empty-turn-mid-history", "tool-use-ids-unique", "tool-use-id-format",
-        "thinking-type-supported", "api-version-known", "no-sampling-parameters",
+        "thinking-type-supported", "thinking-budget", "sampling-parameters-supported-by-model",
+        "api-version-known", "no-sampling-parameters",
         "no-assistant-document", "no-user-citations",
     }
     # Names are never removed or renamed; other rules may be added.
