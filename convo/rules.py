@@ -8,7 +8,9 @@ Two phases:
   future append could make valid.
 * **send** rules run in ``Conversation.check_sendable``: the history must
   also be complete (every tool call answered) and acceptable to the target
-  model (prefill, output limits, image limits).
+  model (prefill, output limits, image limits, thinking types) and to the
+  API version the request is sent with (``convo.versions``: the rules a
+  version adds are named in ``VERSIONS`` and given by ``version_rules``).
 
 Every violation is a ``RuleError`` with ``.rule`` (the name below) and
 ``.index`` (the turn index, as the API's ``messages.N``).  The names are a

@@ -18,6 +18,7 @@ from convo import (
     version_rules,
     without_removed_params,
 )
+from convo._frozen import thaw
 from convo.testing import conversations, texts
 
 OLD, NEW = "2023-06-01", "2026-10-21"
@@ -275,6 +276,28 @@ def test_sendable_fork_passes_the_version_rules_and_keeps_the_original(c):
         assert old.role == new.role and old.origin == new.origin
         if "api_version_fix" not in new.meta:
             assert old.content == new.content
+        else:
+            assert _restore(new) == old.content  # nothing lost: meta holds what was removed
+    assert fork.sendable_fork(NEW) is fork  # idempotent
+
+
+def _restore(turn: Any) -> Any:
+    """The content before sendable_fork, rebuilt from meta["api_version_fix"]."""
+    content = thaw(turn.content)
+    fix = turn.meta["api_version_fix"]
+    if turn.role == "assistant":
+        documents = iter(thaw(fix["removed"]))
+        positions = [int(line.split(".")[1].split(":")[0]) for line in fix["changes"]]
+        for position in positions:  # ascending: each insert lands at its old index
+            content.insert(position, next(documents))
+        return content
+    for removed in thaw(fix["removed"]):
+        target: Any = content
+        steps = removed["path"].split(".")[1:]
+        for step in steps[:-1]:
+            target = target[int(step)] if step.isdigit() else target[step]
+        target[int(steps[-1])]["citations"] = removed["citations"]
+    return content
 
 
 def test_a_stored_thread_is_reported_whole_and_forked_without_rewriting_it(tmp_path):
