@@ -30,6 +30,7 @@ from convo.rules import (
     check_append,
     check_send,
     content_errors,
+    version_errors,
     version_fix,
 )
 from convo.turns import Content, Origin, Role, Turn
@@ -480,8 +481,12 @@ class Conversation:
         Raises:
             NotSendableError: ``no-assistant-document``, when an assistant
                 turn holds nothing but documents (removing them would leave
-                an empty turn mid-history; nothing is invented instead).
+                an empty turn mid-history; nothing is invented instead);
+                ``api-version-known`` for a version convo does not know.
         """
+        unknown = version_errors((), api_version, {})
+        if unknown:
+            raise NotSendableError(unknown)
         chain = self._chain()
         fixes = {}
         for i, link in enumerate(chain):

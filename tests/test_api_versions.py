@@ -223,6 +223,12 @@ def test_sendable_fork_is_the_conversation_when_nothing_breaks():
     assert clean.sendable_fork() is clean
 
 
+def test_sendable_fork_refuses_an_unknown_version():
+    with pytest.raises(NotSendableError) as err:
+        Conversation().user("hi").sendable_fork("2099-01-01")
+    assert err.value.rule == "api-version-known"
+
+
 def test_sendable_fork_does_not_invent_content():
     """An assistant turn of documents only cannot be fixed by removal."""
     c = _load({"role": "user", "content": "q"}, {"role": "assistant", "content": [DOCUMENT]},
