@@ -228,7 +228,7 @@ def test_params_are_sent_and_per_call_params_override(store: Store) -> None:
     assert chat.payload()["temperature"] == 0.5
 
 
-@pytest.mark.parametrize("key", ["messages", "system", "stream"])
+@pytest.mark.parametrize("key", ["messages", "system", "stream", "api_version"])
 def test_reserved_params_are_refused(store: Store, key: str) -> None:
     """messages/system come from the conversation and stream from send(stream=True)."""
     with pytest.raises(ValueError, match=key):

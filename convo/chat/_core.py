@@ -31,7 +31,7 @@ TextCallback = Callable[[str], object]
 ToolHandler = Callable[[ToolUseBlock], str | Block | Sequence[Block] | ToolResultBlock]
 """Computes the result of one tool call (``replay(tool_handler=...)``)."""
 
-_RESERVED = frozenset({"messages", "system", "stream"})
+_RESERVED = frozenset({"messages", "system", "stream", "api_version"})
 
 
 # -- the parts both chats share (no I/O) -------------------------------------
@@ -274,7 +274,8 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise ValueError(
             f"{sorted(bad)} cannot be request params: messages and system come from the "
-            "conversation, and streaming is chosen with send(stream=True)"
+            "conversation, streaming is chosen with send(stream=True), and the API "
+            "version is the transport's"
         )
     return params
 
