@@ -386,6 +386,9 @@ class Conversation:
         for key in ("messages", "system"):
             if key in params:
                 raise ValueError(f"{key!r} comes from the conversation, not from params")
+        if "api_version" in params:
+            # Easy to pass by analogy with check_sendable; the API would 400 on it.
+            raise ValueError("'api_version' is the anthropic-version header (the transport's), not a body field")
         payload: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if self._system_json is not None:
             payload["system"] = self._system_json

@@ -170,6 +170,11 @@ def test_unknown_api_version_is_a_named_violation():
         "api-version-known", "has-messages"}
 
 
+def test_api_version_is_not_a_body_field():
+    with pytest.raises(ValueError, match="header"):
+        Conversation().user("hi").to_payload("m", 1, api_version=NEW)
+
+
 def test_without_removed_params():
     params = {"temperature": 0.2, "top_p": 0.9, "top_k": 3, "tools": []}
     assert without_removed_params(params, NEW) == {"tools": []}
