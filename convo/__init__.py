@@ -79,8 +79,9 @@ from convo.errors import (
     TurnNotFoundError,
 )
 from convo.models import ModelProfile, profile_for, register_profile
-from convo.rules import RULES, Rule
+from convo.rules import RULES, Rule, version_rules, without_removed_params
 from convo.turns import ROLES, Origin, Role, Turn
+from convo.versions import API_VERSIONS, DEFAULT_API_VERSION, VERSIONS, ApiVersion, VersionInfo
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
 
@@ -136,11 +137,15 @@ __version__ = "0.1.0"
 __all__ = [
     "POLICIES",
     "ROLES",
+    "API_VERSIONS",
+    "DEFAULT_API_VERSION",
     "RULES",
+    "VERSIONS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "AdvisorToolResultBlock",
+    "ApiVersion",
     "AsyncCassetteTransport",
     "AsyncChat",
     "AsyncHTTPTransport",
@@ -223,9 +228,12 @@ __all__ = [
     "UnknownSource",
     "WebFetchToolResultBlock",
     "WebSearchToolResultBlock",
+    "VersionInfo",
     "__version__",
     "accumulate",
     "profile_for",
     "register_profile",
     "tokens",
+    "version_rules",
+    "without_removed_params",
 ]

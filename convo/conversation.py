@@ -19,19 +19,25 @@ from typing import Any, Literal, NoReturn, overload
 
 from convo.blocks import Block, TextBlock, ToolResultBlock
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
-from convo.errors import CodecError, NotSendableError
+from convo.errors import CodecError, NotSendableError, RuleError
 from convo.models import profile_for
 from convo.rules import (
+    NO_ASSISTANT_DOCUMENT,
     NO_EMPTY_CONTENT,
     PREFILL_NO_TRAILING_WHITESPACE,
     ROLES_ALTERNATE,
+    TOOL_USE_ID_FORMAT,
+    TOOL_USE_IDS_UNIQUE,
     catalogue_send_errors,
     check_append,
     check_send,
     content_errors,
     system_follower_errors,
+    version_errors,
+    version_fix,
 )
 from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
+from convo.versions import DEFAULT_API_VERSION
 
 __all__ = ["Conversation", "Policy", "System"]
 
@@ -418,6 +424,9 @@ class Conversation:
         for key in ("messages", "system"):
             if key in params:
                 raise ValueError(f"{key!r} comes from the conversation, not from params")
+        if "api_version" in params:
+            # Easy to pass by analogy with check_sendable; the API would 400 on it.
+            raise ValueError("'api_version' is the anthropic-version header (the transport's), not a body field")
         payload: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if self._system_json is not None:
             payload["system"] = self._system_json
@@ -431,6 +440,7 @@ class Conversation:
         *,
         max_tokens: int | None = None,
         allow_prefill: bool | None = None,
+        api_version: str = DEFAULT_API_VERSION,
         **params: Any,
     ) -> None:
         """Raise ``NotSendableError`` listing every send-time violation.
@@ -440,8 +450,32 @@ class Conversation:
                 an unknown model gets permissive rules).
             max_tokens: checked against the model's output limit.
             allow_prefill: override the profile's prefill capability.
-            params: other request parameters (``tools`` cache breakpoints count).
+            api_version: the ``anthropic-version`` the request goes out with
+                (default: what the official SDK sends, ``2026-10-21``); its
+                own rules are checked too (``convo.rules.version_rules``).
+            params: the other request parameters, as given to
+                ``to_payload`` (``tools`` cache breakpoints count;
+                ``temperature``/``top_p``/``top_k`` and ``thinking`` are checked).
         """
+        errors = self.send_violations(
+            model, max_tokens=max_tokens, allow_prefill=allow_prefill, api_version=api_version, **params
+        )
+        if errors:
+            raise NotSendableError(errors)
+
+    def send_violations(
+        self,
+        model: str | None = None,
+        *,
+        max_tokens: int | None = None,
+        allow_prefill: bool | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+        **params: Any,
+    ) -> list[RuleError]:
+        """Every send-time violation, sorted by turn (empty when sendable):
+        what ``check_sendable`` raises, without raising.  Each carries
+        ``.rule`` and ``.index``; a stored thread is reported whole, every
+        rule at every index."""
         turns = self.turns
         errors = check_send(
             turns,
@@ -450,6 +484,7 @@ class Conversation:
             system=self._system_json,
             allow_prefill=allow_prefill,
             extra=params,
+            api_version=api_version,
         )
         # Model turns skip the empty-content rule at append time (they are
         # kept exactly as received); the API still refuses them.
@@ -457,20 +492,85 @@ class Conversation:
             if turn.origin == "model":
                 errors.extend(content_errors(turn, i))
         errors.extend(catalogue_send_errors(turns, profile_for(model)))
-        if errors:
-            errors.sort(key=lambda e: (-1 if e.index is None else e.index))
-            raise NotSendableError(errors)
+        errors.sort(key=lambda e: (-1 if e.index is None else e.index))
+        return errors
 
-    def fits(self, model: str, *, max_tokens: int | None = None) -> bool:
-        """True when the estimated input plus ``max_tokens`` (default: the
-        model's output limit) fits the model's context window.
+    def sendable_fork(self, api_version: str = DEFAULT_API_VERSION) -> Conversation:
+        """A fork whose turns pass ``api_version``'s own rules; this
+        conversation and its turns (ids included) are not touched.
 
-        See ``convo.tokens`` for how the estimate is made.
+        The fork shares every turn before the first one that breaks a rule
+        of the version.  From there each turn is re-created under its new
+        parent (new ids): a turn that broke a rule gets the minimal change
+        below, every other turn keeps its content byte for byte.  Under
+        ``2026-10-21``:
+
+        * ``no-assistant-document``: the ``document`` blocks of an assistant
+          turn are removed;
+        * ``no-user-citations``: the ``citations`` key is removed from the
+          user-side text blocks that carry a non-empty one (directly, or
+          inside a ``search_result``, also one in a ``tool_result``).
+
+        A changed turn keeps its role, origin and meta, and records the
+        change in ``meta["api_version_fix"]``: ``api_version``, ``changes``
+        (one line per path) and ``removed`` (the removed blocks and
+        citations), so nothing is lost.  Under ``2023-06-01`` nothing
+        changes (the fork is this conversation).  Request parameters are not
+        part of a conversation: drop ``temperature``/``top_p``/``top_k``
+        yourself (``convo.rules.without_removed_params``).  Re-created turns
+        change the prefix of every later thinking block (API_RULES D8).
+
+        Raises:
+            NotSendableError: ``no-assistant-document``, when an assistant
+                turn holds nothing but documents (removing them would leave
+                an empty turn mid-history; nothing is invented instead);
+                ``api-version-known`` for a version convo does not know.
         """
-        from convo.tokens import fits
-
-        result: bool = fits(self, model, max_tokens=max_tokens)
-        return result
+        unknown = version_errors((), api_version, {})
+        if unknown:
+            raise NotSendableError(unknown)
+        chain = self._chain()
+        fixes = {}
+        for i, link in enumerate(chain):
+            fix = version_fix(link.turn, api_version)
+            if fix is None:
+                continue
+            if not fix.content:
+                raise NotSendableError(
+                    [
+                        NO_ASSISTANT_DOCUMENT.error(
+                            "the assistant turn holds only document blocks: removing them "
+                            "would leave it empty, so no fork is built",
+                            i,
+                        )
+                    ]
+                )
+            fixes[i] = fix
+        if not fixes:
+            return self
+        first = min(fixes)
+        head = None if first == 0 else chain[first - 1]
+        for i in range(first, len(chain)):
+            turn = chain[i].turn
+            parent_id = None if head is None else head.turn.id
+            fix = fixes.get(i)
+            if fix is None:
+                turn = turn.with_parent(parent_id)
+            else:
+                record = {
+                    "api_version": api_version,
+                    "changes": list(fix.changes),
+                    "removed": list(fix.removed),
+                }
+                turn = Turn.create(
+                    turn.role,
+                    content_from_json(list(fix.content)),
+                    origin=turn.origin,
+                    meta=turn.meta | {"api_version_fix": record},
+                    parent_id=parent_id,
+                )
+            head = _Link(turn, head)
+        return self._derive(head)
 
     def is_sendable(self, model: str | None = None, **kwargs: Any) -> bool:
         """True when ``check_sendable`` would not raise."""
@@ -611,7 +711,7 @@ def _rebuild(turns: tuple[Turn, ...], system: System, policy: Policy) -> Convers
     return Conversation.from_turns(turns, system, policy=policy, validate=False)
 
 
-_MODEL_SKIPS = frozenset({NO_EMPTY_CONTENT.name})
+_MODEL_SKIPS = frozenset({NO_EMPTY_CONTENT.name, TOOL_USE_ID_FORMAT.name, TOOL_USE_IDS_UNIQUE.name})
 
 
 def _sdk_blocks(value: Any) -> Any:
@@ -647,7 +747,8 @@ def _run_view(link: _Link) -> tuple[Turn, _Link | None]:
 def _check_after(head: _Link | None, turn: Turn, index: int, policy: Policy) -> None:
     """Raise the first append-time rule ``turn`` breaks after ``head``."""
     # Model turns are kept exactly as received (an empty text block beside a
-    # tool call is a known API quirk): check_sendable still reports them.
+    # tool call is a known API quirk): check_sendable still reports them, as
+    # it does the tool-id rules.
     skip = _MODEL_SKIPS if turn.origin == "model" else frozenset()
     if head is None or turn.role == "system":
         check_append(None if head is None else head.turn, turn, index, skip=skip)

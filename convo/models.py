@@ -1,13 +1,16 @@
 """Model profiles: what each model family accepts.
 
 Rules that depend on the target model (prefill, output limits, the context
-window, image resolution) read a ``ModelProfile``.  A model id matches the
+window, image resolution, mid-conversation system messages, thinking types)
+read a ``ModelProfile``.  A model id matches the
 longest registered family prefix followed by the end of the id, ``-`` or
 ``@`` (``claude-opus-4-5-20251101`` and Vertex's ``claude-opus-4-5@...``
 both match ``claude-opus-4-5``).  An unknown model gets ``permissive``
 rules: nothing model-specific is enforced and nothing crashes.
 
-Each entry says which source it follows (``source``).  Where the project's
+Each entry says which source it follows (``source``): the models overview
+and each model's page on platform.claude.com as of December 2026, and
+API_RULES where the docs say nothing.  Where the project's
 seed page and observed behaviour disagree (Sonnet 4.5 and prefill), the
 entry follows the seed and says so; register your own profile to override.
 """
@@ -35,6 +38,11 @@ class ModelProfile:
         max_image_edge: the long edge (px) beyond which images are resized.
         max_image_tokens: about the most tokens one image costs.
         source: where these facts come from.
+        thinking_types: the ``thinking.type`` values the model accepts
+            (``enabled``, ``adaptive``, ``disabled``, ``between_tools``), or
+            ``None`` when unknown (nothing is checked).
+        sampling_parameters: ``False`` for models that refuse
+            ``temperature``/``top_p``/``top_k`` whatever the API version.
     """
 
     family: str
@@ -45,6 +53,8 @@ class ModelProfile:
     max_image_edge: int = 1568
     max_image_tokens: int = 1600
     source: str = ""
+    thinking_types: tuple[str, ...] | None = None
+    sampling_parameters: bool = True
 
     @property
     def known(self) -> bool:
@@ -53,47 +63,139 @@ class ModelProfile:
 
     @classmethod
     def permissive(cls, model: str) -> ModelProfile:
-        """The profile for a model convo does not know: enforce nothing."""
-        return cls(family=model, source="unknown model: permissive")
+        """The profile for a model convo does not know: enforce nothing
+        (mid-conversation system messages allowed, thinking types unchecked)."""
+        return cls(family=model, system_messages=True, source="unknown model: permissive")
 
 
-_DOCS = "platform.claude.com models overview and migration guide (API_RULES B7, A6)"
+_OVERVIEW = "https://platform.claude.com/docs/en/about-claude/models/overview"
+_PAGE = "https://platform.claude.com/docs/en/models/{}/overview"
 _SEED = "seed working-with-messages page: prefill not supported"
+_THINKING = "thinking types: API_RULES A14 (enabled rejected on 4.7+, adaptive rejected on 4.5 and earlier)"
+_NO_SAMPLING = "sampling parameters refused: skills claude-api shared/error-codes.md (API_RULES A9)"
+_SYSTEM = (
+    "mid-conversation system messages: "
+    "https://platform.claude.com/docs/en/build-with-claude/mid-conversation-system-messages"
+)
+_OLD = ("enabled", "disabled")
+_HYBRID = ("enabled", "adaptive", "disabled")
+_ADAPTIVE = ("adaptive", "disabled")
+_ALWAYS_ON = ("adaptive",)
+
+
+def _src(*parts: str) -> str:
+    return "; ".join(parts)
+
 
 _BUILTIN: tuple[ModelProfile, ...] = (
-    ModelProfile("claude-3-haiku", 200_000, 4_096, source=_DOCS),
-    ModelProfile("claude-3-opus", 200_000, 4_096, source=_DOCS),
-    ModelProfile("claude-3-5-haiku", 200_000, 8_192, source=_DOCS),
-    ModelProfile("claude-3-5-sonnet", 200_000, 8_192, source=_DOCS),
-    ModelProfile("claude-3-7-sonnet", 200_000, 64_000, source=_DOCS),
-    ModelProfile("claude-sonnet-4", 200_000, 64_000, source=_DOCS),
-    ModelProfile("claude-opus-4", 200_000, 32_000, source=_DOCS),
-    ModelProfile("claude-opus-4-1", 200_000, 32_000, source=_DOCS),
-    ModelProfile("claude-haiku-4-5", 200_000, 64_000, source=_DOCS),
-    ModelProfile("claude-opus-4-5", 200_000, 64_000, source=_DOCS),
+    # Retired or deprecated models: the overview's legacy tables.  No thinking
+    # before 3.7, so their thinking types are left unknown (not checked).
+    ModelProfile("claude-3-haiku", 200_000, 4_096, source=_OVERVIEW),
+    ModelProfile("claude-3-opus", 200_000, 4_096, source=_OVERVIEW),
+    ModelProfile("claude-3-5-haiku", 200_000, 8_192, source=_OVERVIEW),
+    ModelProfile("claude-3-5-sonnet", 200_000, 8_192, source=_OVERVIEW),
+    ModelProfile("claude-3-7-sonnet", 200_000, 64_000, thinking_types=_OLD, source=_src(_OVERVIEW, _THINKING)),
+    # Sonnet 4 and 4.5 reach 1M only with the context-1m beta header: the
+    # default window is what a request without betas gets.
+    ModelProfile("claude-sonnet-4", 200_000, 64_000, thinking_types=_OLD, source=_src(_OVERVIEW, _THINKING)),
+    ModelProfile("claude-opus-4", 200_000, 32_000, thinking_types=_OLD, source=_src(_OVERVIEW, _THINKING)),
+    ModelProfile("claude-opus-4-1", 200_000, 32_000, thinking_types=_OLD, source=_src(_OVERVIEW, _THINKING)),
+    ModelProfile(
+        "claude-haiku-4-5", 200_000, 64_000, thinking_types=_OLD,
+        source=_src(_PAGE.format("haiku-4-5"), "overview: 200K context, 64K output, extended thinking", _THINKING),
+    ),
+    ModelProfile(
+        "claude-opus-4-5", 200_000, 64_000, thinking_types=_OLD,
+        source=_src(_PAGE.format("opus-4-5"), "anthropics/claude-code#24451 (64000 max_tokens)", _THINKING),
+    ),
     # The seed says Sonnet 4.5 refuses prefill; strands-agents/sdk-python#1694
     # reports it accepted.  We follow the seed: refusing locally is the
     # cheaper mistake.  Register a profile with prefill=True to override.
-    ModelProfile("claude-sonnet-4-5", 200_000, 64_000, prefill=False, source=_SEED),
-    ModelProfile("claude-opus-4-6", 200_000, 128_000, prefill=False, source=_SEED),
-    ModelProfile("claude-sonnet-4-6", 200_000, 64_000, prefill=False, source=_DOCS),
-    ModelProfile("claude-opus-4-7", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
     ModelProfile(
-        "claude-opus-4-8",
-        200_000,
-        128_000,
-        prefill=False,
-        system_messages=True,
-        source=_DOCS,
-        max_image_edge=2576,
-        max_image_tokens=4784,
+        "claude-sonnet-4-5", 200_000, 64_000, prefill=False, thinking_types=_OLD,
+        source=_src(_SEED, _PAGE.format("sonnet-4-5"), "1M only with the context-1m beta", _THINKING),
     ),
-    ModelProfile("claude-fable-5", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
-    ModelProfile("claude-sonnet-5", 200_000, 64_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
-    ModelProfile("claude-opus-5", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
-    ModelProfile("claude-opus-5-5", 200_000, 128_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
-    ModelProfile("claude-sonnet-5-5", 200_000, 64_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
-    ModelProfile("claude-haiku-5-5", 200_000, 64_000, prefill=False, source=_DOCS, max_image_edge=2576, max_image_tokens=4784),
+    ModelProfile(
+        "claude-opus-4-6", 1_000_000, 128_000, prefill=False, thinking_types=_HYBRID,
+        source=_src(_PAGE.format("opus-4-6"), "1M context, 128K output", _SEED, _THINKING),
+    ),
+    ModelProfile(
+        "claude-sonnet-4-6", 1_000_000, 128_000, prefill=False, thinking_types=_HYBRID,
+        source=_src(_PAGE.format("sonnet-4-6"), "1M context, 128K output; no prefill (API_RULES B7)", _THINKING),
+    ),
+    ModelProfile(
+        "claude-opus-4-7", 1_000_000, 128_000, prefill=False, thinking_types=_ADAPTIVE,
+        sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("opus-4-7"), "skills claude-api shared/models.md (1M, 128K, adaptive only)",
+                    _THINKING, _NO_SAMPLING),
+    ),
+    ModelProfile(
+        "claude-opus-4-8", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ADAPTIVE, sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(
+            _PAGE.format("opus-4-8"),
+            "https://platform.claude.com/docs/en/about-claude/models/whats-new-claude-4-8 "
+            "(1M, 128K, adaptive thinking, role system messages)",
+            _THINKING,
+            _NO_SAMPLING,
+        ),
+    ),
+    # Fable/Mythos 5: thinking is always on; an explicit disabled is a 400.
+    ModelProfile(
+        "claude-fable-5", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ALWAYS_ON, sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("fable-5"), "skills shared/models.md (disabled rejected)", _SYSTEM,
+                    "langchain-ai/langchainjs @langchain/anthropic 1.5.13 profiles", _NO_SAMPLING),
+    ),
+    ModelProfile(
+        "claude-mythos-5", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ALWAYS_ON, sampling_parameters=False, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("mythos-5"), "shares Claude Fable 5's specifications", _SYSTEM),
+    ),
+    # Sonnet 5 and mid-conversation system messages: langchainjs's profiles
+    # say yes, a third-party comparison says no.  We accept them: convo must
+    # never refuse a history the API takes.
+    ModelProfile(
+        "claude-sonnet-5", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ADAPTIVE, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("sonnet-5"), "1M, 128K, adaptive (default) or disabled",
+                    "system messages: langchainjs profiles (disputed by apidog.com)"),
+    ),
+    ModelProfile(
+        "claude-opus-5", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ADAPTIVE, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("opus-5"), "1M, 128K, adaptive; disabled only at effort high or lower", _SYSTEM),
+    ),
+    ModelProfile(
+        "claude-opus-5-5", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ALWAYS_ON, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("opus-5-5"), "1M, 128K, adaptive (always on): thinking cannot be disabled", _SYSTEM),
+    ),
+    ModelProfile(
+        "claude-sonnet-5-5", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=("adaptive", "between_tools"), max_image_edge=2576, max_image_tokens=4784,
+        source=_src(
+            _PAGE.format("sonnet-5-5"),
+            "https://platform.claude.com/docs/en/models/sonnet-5-5/whats-new-sonnet-5-5 "
+            "(turn off up-front thinking with between_tools)",
+            _SYSTEM,
+        ),
+    ),
+    ModelProfile(
+        "claude-haiku-5-5", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ADAPTIVE, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("haiku-5-5"), "1M, 128K, adaptive thinking", _SYSTEM),
+    ),
+    ModelProfile(
+        "claude-fable-5-1", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ALWAYS_ON, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("fable-5-1"), "1M, 128K, adaptive (always on)", _SYSTEM),
+    ),
+    ModelProfile(
+        "claude-mythos-5-1", 1_000_000, 128_000, prefill=False, system_messages=True,
+        thinking_types=_ALWAYS_ON, max_image_edge=2576, max_image_tokens=4784,
+        source=_src(_PAGE.format("mythos-5-1"), "shares Claude Fable 5.1's specifications", _SYSTEM),
+    ),
 )
 
 _lock = threading.Lock()

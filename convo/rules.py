@@ -8,7 +8,9 @@ Two phases:
   future append could make valid.
 * **send** rules run in ``Conversation.check_sendable``: the history must
   also be complete (every tool call answered) and acceptable to the target
-  model (prefill, output limits, image limits).
+  model (prefill, output limits, image limits, thinking types) and to the
+  API version the request is sent with (``convo.versions``: the rules a
+  version adds are named in ``VERSIONS`` and given by ``version_rules``).
 
 Every violation is a ``RuleError`` with ``.rule`` (the name below) and
 ``.index`` (the turn index, as the API's ``messages.N``).  The names are a
@@ -20,7 +22,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from attrs import frozen
@@ -29,7 +32,6 @@ from convo._frozen import FrozenDict
 from convo.blocks import (
     Base64ImageSource,
     Block,
-    DocumentBlock,
     ImageBlock,
     MCPToolResultBlock,
     MCPToolUseBlock,
@@ -46,6 +48,7 @@ from convo.errors import RuleError
 from convo.images import SUPPORTED_IMAGE_TYPES, image_size, sniff_media_type
 from convo.models import ModelProfile
 from convo.turns import Turn
+from convo.versions import DEFAULT_API_VERSION, REMOVED_SAMPLING_PARAMETERS, VERSIONS
 
 __all__ = [
     "APPEND_RULES",
@@ -56,10 +59,15 @@ __all__ = [
     "MAX_MESSAGES",
     "RULES",
     "SEND_RULES",
+    "TOOL_ID_PATTERN",
+    "VersionFix",
     "Rule",
     "check_append",
     "check_send",
     "content_errors",
+    "version_fix",
+    "version_rules",
+    "without_removed_params",
 ]
 
 MAX_IMAGE_BASE64_BYTES = 5 * 1024 * 1024
@@ -124,8 +132,9 @@ NO_EMPTY_CONTENT = _rule(
 BLOCK_ALLOWED_IN_ROLE = _rule(
     "block-allowed-in-role",
     ("append",),
-    "tool_use and thinking blocks only in assistant turns; tool_result, image and "
-    "document blocks only in user turns.",
+    "tool_use and thinking blocks only in assistant turns; tool_result and image "
+    "blocks only in user turns (assistant documents are a 2026-10-21 rule: "
+    "no-assistant-document).",
     "API_RULES C11",
 )
 TOOL_RESULT_FOLLOWS_TOOL_USE = _rule(
@@ -175,8 +184,9 @@ IMAGE_SIZE = _rule(
 IMAGE_COUNT = _rule(
     "image-count",
     ("send",),
-    "At most 100 images per request (600 for models with more than 200k context).",
-    "API_RULES E3",
+    "At most 100 images per request on 200k-context models, 600 on larger ones; every "
+    "image counts, whatever its source (base64, url or a Files API file).",
+    "API_RULES E3; https://platform.claude.com/docs/en/build-with-claude/vision",
 )
 HAS_MESSAGES = _rule("has-messages", ("send",), "A request has at least one turn.", "API_RULES A5")
 MESSAGE_COUNT = _rule(
@@ -331,6 +341,103 @@ def catalogue_send_errors(turns: Sequence[Turn], profile: ModelProfile) -> list[
         if turn.role == "system"
     ]
 
+# -- history rules of issue 10 (empty mid-history turns, tool ids) -----------
+
+NO_EMPTY_TURN_MID_HISTORY = _rule(
+    "no-empty-turn-mid-history",
+    ("send",),
+    "Only the final assistant turn may have empty content (content: []); an empty "
+    "model reply may be appended, but not sent back with turns after it.",
+    "API_RULES B5 (the API's 'all messages must have non-empty content except for "
+    "the optional final assistant message', anthropics/claude-code#3196, #6774); "
+    "issue 10 item 6",
+)
+TOOL_USE_IDS_UNIQUE = _rule(
+    "tool-use-ids-unique",
+    ("append", "send"),
+    "A tool_use id appears once in the whole history: never twice in one turn, "
+    "never reused by a later turn.",
+    "API error '`tool_use` ids must be unique' (anthropics/claude-code#20901, "
+    "anthropics/anthropic-sdk-csharp#53, EdanStarfire/claudecode_webui#405)",
+)
+TOOL_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]+")
+"""What a tool_use id must fully match (the API's ``^[a-zA-Z0-9_-]+$``)."""
+TOOL_USE_ID_FORMAT = _rule(
+    "tool-use-id-format",
+    ("append", "send"),
+    "tool_use ids match ^[a-zA-Z0-9_-]+$ (no dots, colons, slashes or spaces).",
+    "API error 'messages.N.content.M.tool_use.id: String should match pattern "
+    "'^[a-zA-Z0-9_-]+$'' (BlockRunAI/ClawRouter#17, tailcallhq/forgecode#1142, "
+    "RooCodeInc/Roo-Code#10649)",
+)
+THINKING_TYPE_SUPPORTED = _rule(
+    "thinking-type-supported",
+    ("send",),
+    "thinking.type is one the target model takes: 'enabled' is refused from Claude "
+    "4.7 on, 'adaptive' up to 4.5, 'disabled' on always-on models (Fable, Opus 5.5).",
+    "API_RULES A14; the model profile's source",
+)
+
+THINKING_BUDGET = _rule(
+    "thinking-budget",
+    ("send",),
+    "thinking.type 'enabled' carries an integer budget_tokens of at least 1024.",
+    "API_RULES A14 (SDK thinking_config_enabled_param.py)",
+)
+SAMPLING_SUPPORTED_BY_MODEL = _rule(
+    "sampling-parameters-supported-by-model",
+    ("send",),
+    "No temperature, top_p or top_k for models that refuse them under any API version "
+    "(Opus 4.7, Opus 4.8, Fable 5, Mythos 5).",
+    "API_RULES A9; skills claude-api shared/error-codes.md",
+)
+
+_HISTORY_RULES = (
+    NO_EMPTY_TURN_MID_HISTORY,
+    TOOL_USE_IDS_UNIQUE,
+    TOOL_USE_ID_FORMAT,
+    THINKING_TYPE_SUPPORTED,
+    THINKING_BUDGET,
+    SAMPLING_SUPPORTED_BY_MODEL,
+)
+
+# -- API-version rules (chosen by the request's anthropic-version) -----------
+
+_VERSIONING = "https://platform.claude.com/docs/en/api/versioning"
+
+API_VERSION_KNOWN = _rule(
+    "api-version-known",
+    ("send",),
+    "The request's anthropic-version is one convo knows (2023-06-01 or 2026-10-21).",
+    "API_RULES 0.2, A3",
+)
+NO_SAMPLING_PARAMETERS = _rule(
+    "no-sampling-parameters",
+    ("send",),
+    "2026-10-21: no temperature, top_p or top_k in the request, even at their default "
+    "values (2023-06-01 takes them).",
+    f"API_RULES A9 (v2026); {_VERSIONING}",
+)
+NO_ASSISTANT_DOCUMENT = _rule(
+    "no-assistant-document",
+    ("send",),
+    "2026-10-21: no document block directly in an assistant turn (2023-06-01 takes it).",
+    f"API_RULES C3, C11 (v2026); {_VERSIONING}",
+)
+NO_USER_CITATIONS = _rule(
+    "no-user-citations",
+    ("send",),
+    "2026-10-21: no text block with a non-empty citations array in a user turn, "
+    "directly or inside a search_result block (2023-06-01 takes them).",
+    f"API_RULES C1 (v2026); {_VERSIONING}",
+)
+
+_VERSION_RULES = (
+    API_VERSION_KNOWN,
+    NO_SAMPLING_PARAMETERS,
+    NO_ASSISTANT_DOCUMENT,
+    NO_USER_CITATIONS,
+)
 
 RULES: Mapping[str, Rule] = FrozenDict(
     {
@@ -355,6 +462,8 @@ RULES: Mapping[str, Rule] = FrozenDict(
             CACHE_CONTROL_LIMIT,
             MAX_TOKENS_LIMIT,
             *CATALOGUE_RULES,
+            *_HISTORY_RULES,
+            *_VERSION_RULES,
         )
     }
 )
@@ -363,7 +472,9 @@ RULES: Mapping[str, Rule] = FrozenDict(
 APPEND_RULES: tuple[Rule, ...] = tuple(r for r in RULES.values() if "append" in r.phases)
 SEND_RULES: tuple[Rule, ...] = tuple(r for r in RULES.values() if "send" in r.phases)
 
-_USER_ONLY = (ToolResultBlock, ImageBlock, DocumentBlock)
+# ``document`` is not here: 2023-06-01 takes it in assistant turns, and
+# 2026-10-21 refuses it by name (no-assistant-document, a send rule).
+_USER_ONLY = (ToolResultBlock, ImageBlock)
 _ASSISTANT_ONLY = (ToolUseBlock, ThinkingBlock, RedactedThinkingBlock)
 
 
@@ -516,6 +627,7 @@ def _append_errors(prev: Turn | None, turn: Turn, index: int) -> Iterator[RuleEr
         yield from _unanswered(prev, tool_result_ids(turn), index - 1)
     yield from _image_errors(blocks, index)
     yield from _catalogue_errors(turn, index)
+    yield from _tool_id_errors(turn, index)
 
 
 def _unanswered(prev: Turn, answered: Sequence[str], prev_index: int) -> Iterator[RuleError]:
@@ -605,6 +717,7 @@ def check_send(
     system: Any = None,
     allow_prefill: bool | None = None,
     extra: Mapping[str, Any] | None = None,
+    api_version: str = DEFAULT_API_VERSION,
 ) -> list[RuleError]:
     """Every send-time violation of a well-formed history (empty if none).
 
@@ -614,11 +727,20 @@ def check_send(
         max_tokens: the request's ``max_tokens``, if known.
         system: the system prompt (its cache breakpoints count).
         allow_prefill: override the profile's prefill capability.
-        extra: other request parameters (``tools`` breakpoints count).
+        extra: other request parameters (``tools`` breakpoints count;
+            sampling parameters and ``thinking`` are checked).
+        api_version: the ``anthropic-version`` the request is sent with;
+            its rules (``convo.versions.VERSIONS``) are added.
     """
     errors: list[RuleError] = []
+    scan = _WireScan(turns)
+    errors.extend(version_errors(turns, api_version, extra or {}, scan=scan))
     if not turns:
-        return [HAS_MESSAGES.error("a request needs at least one turn")]
+        return [HAS_MESSAGES.error("a request needs at least one turn"), *errors]
+    errors.extend(history_errors(turns, profile, extra or {}, scan=scan))
+    if NO_SAMPLING_PARAMETERS not in version_rules(api_version):
+        # Under 2026-10-21 the version rule already names them.
+        errors.extend(_model_sampling_errors(profile, extra or {}))
     if len(turns) > MAX_MESSAGES:
         errors.append(
             MESSAGE_COUNT.error(f"{len(turns)} turns, more than the API's {MAX_MESSAGES}")
@@ -638,7 +760,7 @@ def check_send(
                 f"{profile.family} can produce"
             )
         )
-    errors.extend(_request_image_errors(turns, profile))
+    errors.extend(_request_image_errors(turns, profile, scan))
     breakpoints = _count_cache_control(system) + _count_cache_control(
         (extra or {}).get("tools")
     ) + sum(_count_cache_control(t.content) for t in turns if not t.shorthand)
@@ -682,23 +804,27 @@ def _trailing_assistant_errors(
         )
 
 
-def _request_image_errors(turns: Sequence[Turn], profile: ModelProfile) -> Iterator[RuleError]:
-    images = [
-        (i, path, image)
-        for i, turn in enumerate(turns)
-        if turn.role == "user" and not turn.shorthand
-        for path, image in images_in(turn.blocks)
-    ]
+def _request_image_errors(
+    turns: Sequence[Turn], profile: ModelProfile, scan: _WireScan | None = None
+) -> Iterator[RuleError]:
+    images = (scan or _WireScan(turns)).images
     limit = (
         MAX_IMAGES
         if profile.context_window is None or profile.context_window > 200_000
         else MAX_IMAGES_SMALL_CONTEXT
     )
     if len(images) > limit:
-        yield IMAGE_COUNT.error(f"{len(images)} images, more than {limit} per request")
+        yield IMAGE_COUNT.error(
+            f"{len(images)} images, more than {limit} per request for {profile.family or 'this model'}"
+        )
     if len(images) > MANY_IMAGES:
         for i, path, image in images:
-            size = image_dimensions(image)
+            source = image.get("source")
+            if not isinstance(source, dict) or source.get("type") != "base64":
+                continue
+            data = source.get("data")
+            facts = _image_facts(data) if isinstance(data, str) else None
+            size = facts[2] if isinstance(facts, tuple) else None
             if size is not None and max(size) > MAX_IMAGE_EDGE_MANY:
                 yield IMAGE_SIZE.error(
                     f"{path}: image is {size[0]}x{size[1]} px; a request with more than "
@@ -718,3 +844,344 @@ def _count_cache_control(value: Any) -> int:
         return 1 if value.cache_control is not None else 0
     return 0
 
+
+
+# -- history rules of issue 10 ---------------------------------------------
+#
+# These read the wire JSON of each turn (``turn.content``), not block
+# classes: a rule about ``"type": "tool_use"`` or an image ``source.type``
+# holds whatever typed class the codec gives the block.  That JSON is
+# always FrozenDict/FrozenList (dict/list subclasses), so the checks use
+# ``dict``/``list``: the ABCs cost a third of a 10 000-turn check.
+
+
+def _wire_blocks(turn: Turn) -> Sequence[Any]:
+    content = turn.content
+    return () if isinstance(content, str) else content
+
+
+class _WireScan:
+    """What the send rules need from a history's wire JSON, found in one
+    pass over the turns (each rule reading the turns again cost 2x on a
+    10 000-turn check)."""
+
+    __slots__ = ("cited", "documents", "empty_assistant", "images", "tool_uses")
+
+    def __init__(self, turns: Sequence[Turn]) -> None:
+        self.empty_assistant: list[int] = []
+        self.tool_uses: list[tuple[int, int, Any]] = []
+        self.documents: list[tuple[int, int]] = []
+        self.cited: list[tuple[int, str]] = []
+        self.images: list[tuple[int, str, dict[str, Any]]] = []
+        last = len(turns) - 1
+        for index, turn in enumerate(turns):
+            content = turn.content
+            role = turn.role
+            if not content:
+                if role == "assistant" and index < last:
+                    self.empty_assistant.append(index)
+                continue
+            if isinstance(content, str):
+                continue
+            if role == "assistant":
+                for i, block in enumerate(content):
+                    if isinstance(block, dict):
+                        kind = block.get("type")
+                        if kind == "tool_use":
+                            self.tool_uses.append((index, i, block.get("id")))
+                        elif kind == "document":
+                            self.documents.append((index, i))
+            elif role == "user":
+                self._user(index, content)
+
+    def _user(self, index: int, content: Sequence[Any]) -> None:
+        for i, block in enumerate(content):
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "image":
+                self.images.append((index, f"content.{i}", block))
+            elif kind == "text":
+                if _has_citations(block):
+                    self.cited.append((index, f"content.{i}"))
+            elif kind == "search_result":
+                self.cited.extend((index, p) for p in _search_result_cites(block, f"content.{i}"))
+            elif kind == "tool_result":
+                for j, inner in enumerate(_json_list(block.get("content"))):
+                    if not isinstance(inner, dict):
+                        continue
+                    inner_kind = inner.get("type")
+                    if inner_kind == "image":
+                        self.images.append((index, f"content.{i}.content.{j}", inner))
+                    elif inner_kind == "search_result":
+                        self.cited.extend(
+                            (index, p) for p in _search_result_cites(inner, f"content.{i}.content.{j}")
+                        )
+
+
+def _tool_id_errors(turn: Turn, index: int) -> Iterator[RuleError]:
+    """``tool-use-id-format`` and ``tool-use-ids-unique`` within one turn
+    (the append-time check: O(1) in the history's length)."""
+    if turn.role != "assistant":
+        return
+    yield from _tool_ids(
+        [(index, i, block.get("id")) for i, block in enumerate(_wire_blocks(turn))
+         if isinstance(block, dict) and block.get("type") == "tool_use"],
+        {},
+    )
+
+
+def _tool_ids(tool_uses: Iterable[tuple[int, int, Any]], seen: dict[str, int]) -> Iterator[RuleError]:
+    """The tool-id rules over ``(turn index, position, id)`` in history
+    order; ``seen`` maps ids already used to the turn that used them."""
+    for index, i, tool_id in tool_uses:
+        if not isinstance(tool_id, str) or TOOL_ID_PATTERN.fullmatch(tool_id) is None:
+            yield TOOL_USE_ID_FORMAT.error(
+                f"content.{i}.tool_use.id: {tool_id!r} does not match ^[a-zA-Z0-9_-]+$", index
+            )
+            continue
+        first = seen.get(tool_id)
+        if first is None:
+            seen[tool_id] = index
+        elif first == index:
+            yield TOOL_USE_IDS_UNIQUE.error(
+                f"content.{i}: tool_use ids must be unique ({tool_id!r} twice in this turn)", index
+            )
+        else:
+            yield TOOL_USE_IDS_UNIQUE.error(
+                f"content.{i}: tool_use ids must be unique ({tool_id!r} already used by "
+                f"messages.{first})",
+                index,
+            )
+
+
+def history_errors(
+    turns: Sequence[Turn],
+    profile: ModelProfile,
+    params: Mapping[str, Any],
+    *,
+    scan: _WireScan | None = None,
+) -> list[RuleError]:
+    """The send-time rules of issue 10 item 6 over a whole history:
+    ``no-empty-turn-mid-history``, ``tool-use-ids-unique`` (across turns),
+    ``tool-use-id-format`` and ``thinking-type-supported``."""
+    scan = scan or _WireScan(turns)
+    errors = [
+        NO_EMPTY_TURN_MID_HISTORY.error(
+            "all messages must have non-empty content except for the optional final "
+            "assistant message",
+            index,
+        )
+        for index in scan.empty_assistant
+    ]
+    errors.extend(_tool_ids(scan.tool_uses, {}))
+    errors.extend(_thinking_errors(profile, params))
+    return errors
+
+
+_JUDGED_THINKING = ("enabled", "adaptive", "disabled")
+"""The thinking types profiles are sure about; any other type (a newer one,
+``between_tools`` where the profile does not list it) is not judged."""
+
+
+def _thinking_errors(profile: ModelProfile, params: Mapping[str, Any]) -> Iterator[RuleError]:
+    thinking = params.get("thinking")
+    if not isinstance(thinking, dict):
+        return
+    kind = thinking.get("type")
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        if type(budget) is not int or budget < 1024:
+            yield THINKING_BUDGET.error(
+                f"thinking.budget_tokens must be an integer of at least 1024, got {budget!r}"
+            )
+    accepted = profile.thinking_types
+    if accepted is None:
+        return
+    if kind in _JUDGED_THINKING and kind not in accepted:
+        yield THINKING_TYPE_SUPPORTED.error(
+            f"thinking.type {kind!r} is not supported by {profile.family} "
+            f"(it takes {', '.join(accepted)})"
+        )
+
+
+def _model_sampling_errors(profile: ModelProfile, params: Mapping[str, Any]) -> Iterator[RuleError]:
+    if profile.sampling_parameters:
+        return
+    sent = [name for name in REMOVED_SAMPLING_PARAMETERS if name in params]
+    if sent:
+        yield SAMPLING_SUPPORTED_BY_MODEL.error(
+            f"{', '.join(sent)}: {profile.family} does not accept sampling parameters"
+        )
+
+
+# -- API-version rules -----------------------------------------------------
+#
+# Each rule of a version is a function of the turns and the request
+# parameters; ``VERSIONS`` (convo.versions) says which apply to a version.
+
+
+def _sampling_errors(scan: _WireScan, params: Mapping[str, Any]) -> Iterator[RuleError]:
+    sent = [name for name in REMOVED_SAMPLING_PARAMETERS if name in params]
+    if sent:
+        yield NO_SAMPLING_PARAMETERS.error(
+            f"{', '.join(sent)}: Extra inputs are not permitted under anthropic-version "
+            "2026-10-21 (send 2023-06-01 to keep them)"
+        )
+
+
+def _assistant_document_errors(scan: _WireScan, params: Mapping[str, Any]) -> Iterator[RuleError]:
+    for index, i in scan.documents:
+        yield NO_ASSISTANT_DOCUMENT.error(
+            f"content.{i}: document blocks are not allowed in assistant messages under "
+            "anthropic-version 2026-10-21",
+            index,
+        )
+
+
+def _user_citation_errors(scan: _WireScan, params: Mapping[str, Any]) -> Iterator[RuleError]:
+    for index, path in scan.cited:
+        yield NO_USER_CITATIONS.error(
+            f"{path}: text blocks in user messages cannot carry citations under "
+            "anthropic-version 2026-10-21",
+            index,
+        )
+
+
+def _cited_texts(blocks: Sequence[Any]) -> list[str]:
+    """Paths of the user-side text blocks with non-empty citations (top
+    level, and inside ``search_result`` blocks, also those in a ``tool_result``)."""
+    scan = _WireScan(())
+    scan._user(0, blocks)
+    return [path for _, path in scan.cited]
+
+
+def _json_list(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, list) else ()
+
+
+def _search_result_cites(block: dict[str, Any], path: str) -> Iterator[str]:
+    for j, text in enumerate(_json_list(block.get("content"))):
+        if isinstance(text, dict) and text.get("type") == "text" and _has_citations(text):
+            yield f"{path}.content.{j}"
+
+
+def _has_citations(text: dict[str, Any]) -> bool:
+    return len(_json_list(text.get("citations"))) > 0
+
+
+_VersionCheck = Callable[[_WireScan, Mapping[str, Any]], Iterator[RuleError]]
+_VERSION_CHECKS: Mapping[str, _VersionCheck] = FrozenDict(
+    {
+        NO_SAMPLING_PARAMETERS.name: _sampling_errors,
+        NO_ASSISTANT_DOCUMENT.name: _assistant_document_errors,
+        NO_USER_CITATIONS.name: _user_citation_errors,
+    }
+)
+
+
+def version_rules(api_version: str) -> tuple[Rule, ...]:
+    """The send rules ``api_version`` adds to every version's rules
+    (``()`` for 2023-06-01 and for a version convo does not know)."""
+    info = VERSIONS.get(api_version)
+    return () if info is None else tuple(RULES[name] for name in info.send_rules)
+
+
+def version_errors(
+    turns: Sequence[Turn],
+    api_version: str,
+    params: Mapping[str, Any],
+    *,
+    scan: _WireScan | None = None,
+) -> list[RuleError]:
+    """Every violation of ``api_version``'s own rules, each with its index."""
+    if api_version not in VERSIONS:
+        return [
+            API_VERSION_KNOWN.error(
+                f"anthropic-version {api_version!r} is not one of {', '.join(VERSIONS)}"
+            )
+        ]
+    errors: list[RuleError] = []
+    rules = version_rules(api_version)
+    if rules:
+        scan = scan or _WireScan(turns)
+        for rule in rules:
+            errors.extend(_VERSION_CHECKS[rule.name](scan, params))
+    return errors
+
+
+def without_removed_params(params: Mapping[str, Any], api_version: str) -> dict[str, Any]:
+    """``params`` without what ``api_version`` removed (``temperature``,
+    ``top_p``, ``top_k`` under 2026-10-21): a plain new dict."""
+    if NO_SAMPLING_PARAMETERS not in version_rules(api_version):
+        return dict(params)
+    return {k: v for k, v in params.items() if k not in REMOVED_SAMPLING_PARAMETERS}
+
+
+@frozen
+class VersionFix:
+    """The minimal change that makes one turn pass a version's turn rules.
+
+    Attributes:
+        content: the new content (JSON: a list of block objects).
+        changes: one line per change, with its path (``content.2: removed
+            document block``).
+        removed: what was taken out, as JSON (the document blocks, or
+            ``{"path": ..., "citations": [...]}`` objects), so nothing is lost.
+    """
+
+    content: tuple[Any, ...]
+    changes: tuple[str, ...]
+    removed: tuple[Any, ...]
+
+
+def version_fix(turn: Turn, api_version: str) -> VersionFix | None:
+    """How to change ``turn`` so that it passes ``api_version``'s rules, or
+    ``None`` when it already does.  Under 2026-10-21:
+
+    * an assistant turn loses its ``document`` blocks (``no-assistant-document``);
+    * a user turn's text blocks lose their ``citations`` key when it holds a
+      non-empty array, directly or inside ``search_result`` blocks (also
+      inside a ``tool_result``) (``no-user-citations``).
+
+    Nothing else changes: every other block and field stays as it was, in
+    order.  Pure: the turn is not touched.
+    """
+    names = {r.name for r in version_rules(api_version)}
+    blocks = _wire_blocks(turn)
+    if not blocks:
+        return None
+    changes: list[str] = []
+    removed: list[Any] = []
+    content: list[Any] = []
+    if turn.role == "assistant" and NO_ASSISTANT_DOCUMENT.name in names:
+        for i, block in enumerate(blocks):
+            if isinstance(block, dict) and block.get("type") == "document":
+                changes.append(f"content.{i}: removed document block")
+                removed.append(block)
+            else:
+                content.append(block)
+    elif turn.role == "user" and NO_USER_CITATIONS.name in names:
+        cited = set(_cited_texts(blocks))
+        if not cited:
+            return None
+        content = [_strip_citations(b, f"content.{i}", cited, changes, removed) for i, b in enumerate(blocks)]
+    if not changes:
+        return None
+    return VersionFix(tuple(content), tuple(changes), tuple(removed))
+
+
+def _strip_citations(
+    block: Any, path: str, cited: set[str], changes: list[str], removed: list[Any]
+) -> Any:
+    if path in cited:
+        changes.append(f"{path}: removed citations")
+        removed.append({"path": path, "citations": block["citations"]})
+        return {k: v for k, v in block.items() if k != "citations"}
+    if not any(p.startswith(path + ".") for p in cited):
+        return block
+    inner = block["content"]
+    new_inner = [
+        _strip_citations(b, f"{path}.content.{j}", cited, changes, removed) for j, b in enumerate(inner)
+    ]
+    return {**block, "content": new_inner}

@@ -198,9 +198,27 @@ def test_max_tokens_over_model_limit_is_caught_before_sending(store: Store) -> N
     assert sent(chat) == []
 
 
+class _Version2023Transport(ScriptedTransport):
+    """A scripted transport that says it sends anthropic-version 2023-06-01."""
+
+    api_version = "2023-06-01"
+
+
+def test_sampling_params_follow_the_transports_api_version(store: Store) -> None:
+    """Under the default 2026-10-21, temperature is refused before sending;
+    a transport that sends 2023-06-01 takes it."""
+    chat = new_chat(store, ["a"], params={"temperature": 0.5})
+    with pytest.raises(NotSendableError, match="no-sampling-parameters"):
+        chat.send("one")
+    assert sent(chat) == []
+    old = new_chat(store, _Version2023Transport(["a"]), thread="t2", params={"temperature": 0.5})
+    old.send("one")
+    assert sent(old)[0]["temperature"] == 0.5
+
+
 def test_params_are_sent_and_per_call_params_override(store: Store) -> None:
     """Chat params go in every request; send(**params) adds or overrides for one call."""
-    chat = new_chat(store, ["a", "b"], params={"temperature": 0.5, "top_k": 3})
+    chat = new_chat(store, _Version2023Transport(["a", "b"]), params={"temperature": 0.5, "top_k": 3})
     chat.send("one")
     chat.send("two", temperature=0.0, model=PREFILL_MODEL, max_tokens=50)
     first, second = sent(chat)
@@ -210,7 +228,7 @@ def test_params_are_sent_and_per_call_params_override(store: Store) -> None:
     assert chat.payload()["temperature"] == 0.5
 
 
-@pytest.mark.parametrize("key", ["messages", "system", "stream"])
+@pytest.mark.parametrize("key", ["messages", "system", "stream", "api_version"])
 def test_reserved_params_are_refused(store: Store, key: str) -> None:
     """messages/system come from the conversation and stream from send(stream=True)."""
     with pytest.raises(ValueError, match=key):

@@ -29,6 +29,16 @@ def test_all_has_no_duplicates_and_includes_the_contract():
         assert name in convo.__all__, name
 
 
+def test_api_version_names_are_exported():
+    """Issue 10: API versions as data, their rules and the request-parameter helper."""
+    for name in ("ApiVersion", "API_VERSIONS", "DEFAULT_API_VERSION", "VERSIONS", "VersionInfo",
+                 "version_rules", "without_removed_params"):
+        assert name in convo.__all__, name
+    assert convo.DEFAULT_API_VERSION == "2026-10-21"
+    assert callable(convo.Conversation.sendable_fork) and callable(convo.Conversation.send_violations)
+    assert not hasattr(convo.Conversation, "fits")  # the token budget lives in convo.tokens
+
+
 def test_import_convo_stays_light():
     """`import convo` loads neither SQLAlchemy nor httpx until they are used."""
     import subprocess

@@ -13,6 +13,7 @@ from convo.errors import ChatStateError
 from convo.models import profile_for
 from convo.rules import is_paused
 from convo.turns import Content, Origin, Turn
+from convo.versions import DEFAULT_API_VERSION
 
 DEFAULT_MAX_TOKENS = 1024
 """``max_tokens`` of a ``Chat`` unless told otherwise."""
@@ -30,7 +31,7 @@ TextCallback = Callable[[str], object]
 ToolHandler = Callable[[ToolUseBlock], str | Block | Sequence[Block] | ToolResultBlock]
 """Computes the result of one tool call (``replay(tool_handler=...)``)."""
 
-_RESERVED = frozenset({"messages", "system", "stream"})
+_RESERVED = frozenset({"messages", "system", "stream", "api_version"})
 
 
 # -- the parts both chats share (no I/O) -------------------------------------
@@ -131,10 +132,18 @@ class _Core:
     def _prepare(self, conversation: Conversation, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``conversation`` and build its payload (raises before any I/O)."""
         model, max_tokens, merged = self._request_params(params)
-        conversation.check_sendable(model, max_tokens=max_tokens, **merged)
+        conversation.check_sendable(
+            model, max_tokens=max_tokens, api_version=self._api_version(), **merged
+        )
         payload = conversation.to_payload(model, max_tokens, **merged)
         self._last_payload = payload
         return payload
+
+    def _api_version(self) -> str:
+        """The ``anthropic-version`` the transport sends, whose rules the
+        request is checked by (the SDK's default when it does not say)."""
+        version = getattr(getattr(self, "transport", None), "api_version", None)
+        return version if isinstance(version, str) else DEFAULT_API_VERSION
 
     def _user_step(
         self,
@@ -265,7 +274,8 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise ValueError(
             f"{sorted(bad)} cannot be request params: messages and system come from the "
-            "conversation, and streaming is chosen with send(stream=True)"
+            "conversation, streaming is chosen with send(stream=True), and the API "
+            "version is the transport's"
         )
     return params
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, assert_type
 
 from convo import (
+    DEFAULT_API_VERSION,
+    ApiVersion,
     Conversation,
     FrozenDict,
     ImageBlock,
@@ -20,6 +22,8 @@ from convo import (
     ToolUseBlock,
     Turn,
     profile_for,
+    version_rules,
+    without_removed_params,
 )
 
 
@@ -40,6 +44,13 @@ def build() -> Conversation:
             assert_type(violation.rule, str)
             assert_type(violation.index, int | None)
     assert_type(profile_for("claude-opus-4-6").prefill, bool)
+    assert_type(profile_for("claude-opus-4-8").thinking_types, tuple[str, ...] | None)
+    version: ApiVersion = DEFAULT_API_VERSION
+    c.check_sendable("claude-opus-4-8", api_version="2023-06-01", temperature=0.5)
+    assert_type(c.send_violations("claude-opus-4-8", api_version=version), list[RuleError])
+    assert_type(c.sendable_fork(version), Conversation)
+    assert_type([r.name for r in version_rules(version)], list[str])
+    assert_type(without_removed_params({"temperature": 1.0}, version), dict[str, Any])
     return Conversation.from_payload(payload)
 
 
