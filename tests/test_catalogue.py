@@ -226,6 +226,8 @@ def test_system_message_verb_and_sendability():
     assert c.head is not None and (c.head.role, c.head.origin) == ("system", "synthetic")
     assert c.to_payload("m", 1)["messages"][-1] == {"role": "system", "content": "Answer in French."}
     c.check_sendable("claude-opus-4-8")
+    c.check_sendable()  # an unknown model stays permissive
+    c.check_sendable("claude-next-9")
     with pytest.raises(NotSendableError) as info:
         c.check_sendable("claude-opus-4-6")
     assert ("system-message-supported-by-model", 1) in {
