@@ -92,7 +92,7 @@ def test_check_sendable_catches_the_unanswered_call(call):
         ({"type": "image", "source": {"type": "file"}}, "$.source.file_id"),
         ({"type": "search_result", "source": "s", "title": "t", "content": [{"type": "image"}]},
          "$.content[0].source"),
-        ({"type": "fallback", "to": {}}, "$.from_"),
+        ({"type": "fallback", "to": {}}, "$.from"),
     ],
 )
 def test_malformed_catalogue_blocks_raise_with_a_path(data, path):
@@ -100,6 +100,16 @@ def test_malformed_catalogue_blocks_raise_with_a_path(data, path):
     with pytest.raises(CodecError) as info:
         block_from_json(data)
     assert info.value.path == path
+
+
+def test_codec_errors_inside_a_payload_name_the_message_and_block():
+    """The path of a malformed catalogue block starts at the payload."""
+    payload = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [
+        {"type": "text", "text": "ok", "citations": None},
+        {"type": "tool_use", "id": "t", "name": 7, "input": {}, "caller": {"type": "direct"}}]}]}
+    with pytest.raises(CodecError) as info:
+        Conversation.from_payload(payload)
+    assert info.value.path == "$.messages[1].content[1].name"
 
 
 def test_unknown_type_and_unknown_source_are_kept_verbatim():
