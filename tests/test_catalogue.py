@@ -25,9 +25,10 @@ from convo import (
 )
 from convo._canonical import hashed_form, turn_id
 from convo.chat import Chat
+from convo.blocks import modelled_fields
 from convo.codec import block_from_json, block_to_json
 from convo.store import Store
-from convo.testing import responses
+from convo.testing import blocks, responses
 from convo.transport import ScriptedTransport
 
 
@@ -344,3 +345,34 @@ def test_keep_loads_every_role_sequence_starting_with_user(roles):
         {"role": r, "content": f"m{i}"} for i, r in enumerate(roles)]
     payload = {"model": "m", "max_tokens": 1, "messages": messages}
     assert Conversation.from_payload(payload).to_payload("m", 1) == payload
+
+
+# -- the open-world law, as a property --------------------------------------------
+
+ALL_KINDS = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
+             "search_result", "tool_reference", "container_upload", "server_tool_use",
+             "server_tool_result", "mcp_tool_use", "mcp_tool_result", "compaction", "fallback")
+_extra_values = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4) | st.just({"type": "direct"})
+
+
+@given(
+    st.sampled_from(ALL_KINDS).flatmap(lambda k: blocks((k,))),
+    st.dictionaries(st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), _extra_values, max_size=3),
+    st.randoms(use_true_random=False),
+)
+def test_known_blocks_stay_typed_whatever_they_carry(block, extra, rnd):
+    """Add unmodelled fields and explicit nulls, shuffle the keys: the block
+    keeps its class and typed fields, and goes back byte for byte."""
+    data = dict(block_to_json(block))
+    for name, key in modelled_fields(type(block)):
+        if key not in data and rnd.random() < 0.5 and getattr(block, name) is None:
+            data[key] = None  # an explicit null in an optional field
+    data.update(extra)
+    items = list(data.items())
+    rnd.shuffle(items)
+    data = dict(items)
+    again = block_from_json(json.loads(json.dumps(data)))
+    assert type(again) is type(block)
+    for name, _ in modelled_fields(type(block)):
+        assert getattr(again, name) == getattr(block, name), name
+    assert json.dumps(block_to_json(again)) == json.dumps(data)
