@@ -24,8 +24,8 @@ from convo import (
     WebSearchToolResultBlock,
 )
 from convo._canonical import hashed_form, turn_id
-from convo.chat import Chat
 from convo.blocks import modelled_fields
+from convo.chat import Chat
 from convo.codec import block_from_json, block_to_json
 from convo.store import Store
 from convo.testing import blocks, responses
