@@ -708,7 +708,12 @@ def _join(prev: Turn, blocks: tuple[Block, ...]) -> Content:
         and _plain_text(head[-1])
         and _plain_text(blocks[0])
     ):
-        text = TextBlock(head[-1].text + blocks[0].text)  # type: ignore[union-attr]
+        last, first = head[-1], blocks[0]
+        assert isinstance(last, TextBlock) and isinstance(first, TextBlock)
+        # Explicit nulls (model_dump's) are kept: they change no id.
+        text = TextBlock(
+            last.text + first.text, extra=last.extra | first.extra, key_order=first.key_order
+        )
         joined: tuple[Block, ...] = (*head[:-1], text, *blocks[1:])
     else:
         joined = (*head, *blocks)
@@ -718,7 +723,12 @@ def _join(prev: Turn, blocks: tuple[Block, ...]) -> Content:
 
 
 def _plain_text(block: Block) -> bool:
-    return type(block) is TextBlock and block.cache_control is None and block.citations is None
+    return (
+        type(block) is TextBlock
+        and block.cache_control is None
+        and block.citations is None
+        and all(value is None for value in block.extra.values())
+    )
 
 
 def _check_system(system: Any) -> str | tuple[TextBlock, ...] | None:

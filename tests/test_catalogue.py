@@ -147,6 +147,19 @@ def test_ids_equal_across_raw_and_dump_forms(raw):
     assert len({base.append_response(f).head_id for f in forms}) == 1
 
 
+@pytest.mark.parametrize("prefill", ["The answer is", None])
+def test_prefill_join_gives_one_id_in_every_form(prefill):
+    """Joining a prefill (or a paused turn) with its continuation does not
+    depend on the form the continuation came in."""
+    raw = _message([{"type": "text", "text": " 42."}])
+    message = sdk.Message.model_validate(raw)
+    base = Conversation().user("q")
+    base = base.prefill(prefill) if prefill else base.append_response(
+        _message([SEARCH], "pause_turn"))
+    ids = {base.append_response(f).head_id for f in (raw, message.model_dump(), message)}
+    assert len(ids) == 1
+
+
 def test_nulls_inside_tool_input_count():
     """Nulls in a tool's input are the caller's data: they change the id."""
     a = {"type": "tool_use", "id": "t", "name": "n", "input": {"x": None}}
