@@ -389,3 +389,34 @@ def test_known_blocks_stay_typed_whatever_they_carry(block, extra, rnd):
     for name, _ in modelled_fields(type(block)):
         assert getattr(again, name) == getattr(block, name), name
     assert json.dumps(block_to_json(again)) == json.dumps(data)
+
+
+def _two_calls() -> Conversation:
+    return Conversation(policy="keep").user("go").assistant(
+        [ToolUseBlock("toolu_a", "n"), ToolUseBlock("toolu_b", "n")])
+
+
+def test_keep_answers_parallel_calls_over_two_user_messages():
+    """The API combines two user messages: results split over them answer the calls."""
+    c = _two_calls().tool_results({"toolu_a": "1"}).tool_results({"toolu_b": "2"})
+    c.check_sendable("claude-opus-4-6")
+    assert len(c) == 4
+    payload = c.to_payload("m", 1)
+    assert Conversation.from_payload(payload).to_payload("m", 1) == payload
+
+
+def test_keep_still_reports_a_call_left_unanswered():
+    """A user run that misses a call is reported, at send time and when the
+    model's next turn arrives, with the assistant turn's index."""
+    c = _two_calls().tool_results({"toolu_a": "1"})
+    with pytest.raises(NotSendableError) as info:
+        c.check_sendable("claude-opus-4-6")
+    assert ("every-tool-use-answered", 1) in {(v.rule, v.index) for v in info.value.violations}
+    with pytest.raises(RuleError) as err:
+        c.assistant("done")
+    assert (err.value.rule, err.value.index) == ("every-tool-use-answered", 1)
+    with pytest.raises(RuleError) as err:
+        c.user("and text after the results")
+    assert err.value.rule == "every-tool-use-answered"
+    # Once the run is complete, text after the results is fine.
+    c.tool_results({"toolu_b": "2"}).user("thanks").check_sendable("claude-opus-4-6")
