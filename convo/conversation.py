@@ -31,6 +31,7 @@ from convo.rules import (
     check_send,
     content_errors,
     system_follower_errors,
+    tool_use_ids,
     unanswered_errors,
 )
 from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
@@ -460,7 +461,9 @@ class Conversation:
                 errors.extend(content_errors(turn, i))
         errors.extend(catalogue_send_errors(turns, profile_for(model)))
         # Consecutive user messages (kept from a payload) answer as one turn.
-        errors.extend(_run_answer_errors(_non_system(self._head)))
+        last = _non_system(self._head)
+        errors.extend(_run_answer_errors(last))
+        errors.extend(_trailing_run_errors(last))
         if errors:
             errors.sort(key=lambda e: (-1 if e.index is None else e.index))
             raise NotSendableError(errors)
@@ -659,8 +662,30 @@ def _run_answer_errors(link: _Link | None) -> list[RuleError]:
     answers, before, first = _run_view(link)
     if before is None or before.turn.role != "assistant":
         return []
-    asked = _run_view(before)[0]
-    return unanswered_errors(asked, answers, first - 1)
+    asked_view = _run_view(before)[0]
+    return unanswered_errors(asked_view, answers, first - 1)
+
+
+def _trailing_run_errors(link: _Link | None) -> list[RuleError]:
+    """For a history that ends with a run of assistant messages, the calls
+    in its earlier messages (the last message's are reported by the send
+    rules): the API sees one final assistant turn holding them all."""
+    if link is None or link.turn.role != "assistant":
+        return []
+    errors: list[RuleError] = []
+    current = link.parent
+    while current is not None and current.turn.role in ("assistant", "system"):
+        calls = tool_use_ids(current.turn) if current.turn.role == "assistant" else ()
+        if calls:
+            errors.append(
+                EVERY_TOOL_USE_ANSWERED.error(
+                    "tool_use ids were found without tool_result blocks immediately after: "
+                    f"{', '.join(calls)} (answer them with tool_results)",
+                    current.length - 1,
+                )
+            )
+        current = current.parent
+    return errors
 
 
 def _only_results(turn: Turn) -> bool:

@@ -420,3 +420,20 @@ def test_keep_still_reports_a_call_left_unanswered():
     assert err.value.rule == "every-tool-use-answered"
     # Once the run is complete, text after the results is fine.
     c.tool_results({"toolu_b": "2"}).user("thanks").check_sendable("claude-opus-4-6")
+
+
+def test_keep_reports_a_call_in_an_earlier_message_of_a_trailing_assistant_run():
+    """[assistant: tool_use][assistant: text] at the end: the API sees one
+    assistant turn with an unanswered call."""
+    c = Conversation(policy="keep").user("go").assistant([ToolUseBlock("toolu_1", "n")])
+    c = c.assistant("and some text")
+    with pytest.raises(NotSendableError) as info:
+        c.check_sendable("claude-opus-4-5")
+    assert ("every-tool-use-answered", 1) in {(v.rule, v.index) for v in info.value.violations}
+
+
+def test_keep_answers_a_call_from_an_earlier_assistant_message():
+    """[assistant: tool_use][assistant: text][user: tool_result] is one call answered."""
+    c = Conversation(policy="keep").user("go").assistant([ToolUseBlock("toolu_1", "n")])
+    c = c.assistant("let me run it").tool_results({"toolu_1": "done"})
+    c.check_sendable("claude-opus-4-6")
