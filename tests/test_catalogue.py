@@ -437,3 +437,21 @@ def test_keep_answers_a_call_from_an_earlier_assistant_message():
     c = Conversation(policy="keep").user("go").assistant([ToolUseBlock("toolu_1", "n")])
     c = c.assistant("let me run it").tool_results({"toolu_1": "done"})
     c.check_sendable("claude-opus-4-6")
+
+
+def test_turns_stored_before_the_null_rule_still_verify():
+    """A stored turn whose id hashed its nulls (the old form) verifies; a
+    changed content still does not."""
+    from convo import HashMismatchError, Turn
+    from convo._canonical import legacy_turn_id
+
+    content = [{"type": "text", "text": "hi", "cache_control": None}]
+    old_id = legacy_turn_id(None, {"content": content, "role": "user"})
+    stored = Turn.from_stored(id=old_id, parent_id=None, role="user", origin="human",
+                              content_text=json.dumps(content), meta_text="{}")
+    stored.verify()
+    assert stored.computed_id() == old_id != Turn.create("user", [TextBlock("hi")], origin="human").id
+    altered = Turn.from_stored(id=old_id, parent_id=None, role="user", origin="human",
+                               content_text=json.dumps([{"type": "text", "text": "ho"}]), meta_text="{}")
+    with pytest.raises(HashMismatchError):
+        altered.verify()
