@@ -80,8 +80,11 @@ class Store:
             database always gets the schema.
         busy_timeout: SQLite: seconds a writer waits for another writer's
             lock before failing.
-        synchronous: SQLite's ``PRAGMA synchronous`` (``"NORMAL"``: a commit
-            survives a crash of the process; ``"FULL"``: also a power loss).
+        synchronous: SQLite's ``PRAGMA synchronous``.  ``"FULL"`` (the
+            default): a committed save survives a power loss or an OS crash
+            (WAL is synced on every commit).  ``"NORMAL"``: faster commits
+            that survive a crash of the process, but a power loss or OS
+            crash may lose the last commits (never corrupt the file).
         engine_options: extra ``sqlalchemy.create_engine`` keywords (pool
             size, ``echo``...).
 
@@ -101,7 +104,7 @@ class Store:
         *,
         auto_upgrade: bool = True,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-        synchronous: str = "NORMAL",
+        synchronous: str = "FULL",
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         target = resolve_url(url, asyncio=False)
@@ -263,8 +266,8 @@ class Store:
         """Create a thread whose head is turn ``at`` of ``thread_id``.
 
         No turn is copied: the new thread points into the same chain, so
-        both share every turn up to the fork.  Finding turn ``at`` walks back
-        from the head inside the database (an index lookup per turn).
+        both share every turn up to the fork.  Turn ``at`` is found through
+        the skew-binary jump pointers: O(log n) rows read at any depth.
 
         Args:
             thread_id: the thread to fork.
@@ -319,14 +322,19 @@ class Store:
 
     # -- reading -------------------------------------------------------------
 
-    def load(self, thread_id: str) -> Conversation:
-        """The conversation saved as ``thread_id``.
+    def load(self, thread_id: str, upto: int | None = None) -> Conversation:
+        """The conversation saved as ``thread_id``, or its first ``upto`` turns.
 
-        One recursive query; turns decode their JSON only when asked, so
-        loading costs little more than reading the rows.
+        One recursive query, bounded by the depth the thread's head claims
+        (a damaged chain raises, it never loops); turns decode their JSON
+        only when asked, so loading costs little more than reading the
+        rows.  With ``upto``, turn ``upto`` is found through the jump
+        pointers in O(log n) rows, and only the turns kept are read.
 
         Args:
             thread_id: the thread to load.
+            upto: how many turns to load (``None``: all of them; a negative
+                number counts from the end, like ``Store.fork``'s ``at``).
 
         Returns:
             A conversation equal to the one saved, with the same turn ids,
@@ -334,13 +342,17 @@ class Store:
 
         Raises:
             ThreadNotFoundError: no such thread.
-            TurnNotFoundError: the chain is missing a turn (the database was
-                edited by hand).
+            TurnNotFoundError: the head row is missing.
+            IntegrityError: the stored chain is damaged (its links or depths
+                do not form the thread; ``turn_id`` names where).
+            IndexError: ``upto`` is outside ``-length..length``.
+            StoreError: the database failed.
         """
         check_thread_id(thread_id)
-        loaded = self._run(lambda tx: _ops.load(tx, thread_id), write=False)
-        conversation = _ops.to_conversation(thread_id, loaded)
-        _ops.remember_loaded(self._heads, thread_id, loaded)
+        loaded = self._run(lambda tx: _ops.load(tx, thread_id, upto), write=False)
+        conversation = _ops.guarded(_ops.to_conversation, thread_id, loaded)
+        if upto is None:
+            _ops.remember_loaded(self._heads, thread_id, loaded)
         return conversation
 
     def info(self, thread_id: str) -> ThreadInfo:
@@ -402,10 +414,11 @@ class Store:
         Raises:
             HashMismatchError: a stored turn no longer hashes to what was
                 saved (``turn_id`` and ``thread_id`` name it).
-            StoreError: depths or parent links were edited.
-            TurnNotFoundError: the chain is missing a turn.
+            IntegrityError: depths, parent or jump links were damaged (the
+                walk is bounded by the head's depth: a loop ends it).
+            TurnNotFoundError: the head row is missing.
             ThreadNotFoundError: no such thread.
         """
         check_thread_id(thread_id)
         chain = self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
-        return _ops.verify_chain(thread_id, chain)
+        return _ops.guarded(_ops.verify_chain, thread_id, chain)
