@@ -29,6 +29,7 @@ from convo.errors import (
     TurnNotFoundError,
 )
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._jumps import jump_depth, jump_is_parent
 from convo.store._rows import (
     ThreadRow,
     frozen_meta_from_text,
@@ -43,7 +44,6 @@ from convo.store._rows import (
     system_to_text,
     turn_params,
 )
-from convo.store._jumps import jump_depth, jump_is_parent
 from convo.store._sql import PROBE_SIZES, Statements, Tx
 from convo.turns import Turn
 
@@ -114,8 +114,7 @@ def run(
         if write:
             raise  # a bad argument (the reads are what meet damaged rows)
         raise IntegrityError(
-            f"the database holds data convo cannot read ({type(exc).__name__}: "
-            f"{str(exc)[:200]})"
+            f"the database holds data convo cannot read ({type(exc).__name__}: {str(exc)[:200]})"
         ) from exc
     except BaseException:
         tx.rollback()
@@ -662,11 +661,7 @@ def verify_chain(thread_id: str, chain: Chain) -> int:
         ):
             raise _broken(thread_id, turn_id, "a column holds a value of the wrong type")
         want_jump = None if depth == 0 else rids[jump_depth(depth)]
-        if (
-            row_depth != depth
-            or parent != (rids[-1] if rids else None)
-            or jump != want_jump
-        ):
+        if row_depth != depth or parent != (rids[-1] if rids else None) or jump != want_jump:
             raise _broken(
                 thread_id,
                 turn_id,

@@ -32,16 +32,16 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ClauseElement,
-    case,
-    null,
     ColumnElement,
     Dialect,
     Text,
     and_,
     bindparam,
+    case,
     exists,
     func,
     literal_column,
+    null,
     select,
     update,
 )
@@ -305,7 +305,9 @@ class Statements:
         # (``_ops.load`` sorts by depth in Python: the walk yields them newest
         # first, a reversed run that sorts in O(n)); ``stop`` is the depth of
         # the oldest turn wanted (0: all of them).
-        links = _chain(bindparam("head"), stop_depth=bindparam("stop"), columns=("rid", "parent", "depth"))
+        links = _chain(
+            bindparam("head"), stop_depth=bindparam("stop"), columns=("rid", "parent", "depth")
+        )
         fetched = turns.alias("t")
         self.chain_lean = c(
             select(*(fetched.c[n] for n in LEAN_COLUMNS)).select_from(
@@ -331,10 +333,8 @@ class Statements:
         walk = hop.cte("walk", recursive=True)
         nxt = turns.alias("nxt")
         target = turns.alias("target")
-        target_depth = (
-            select(target.c.depth).where(target.c.rid == walk.c.jump).scalar_subquery()
-        )
-        want = bindparam("depth")
+        target_depth = select(target.c.depth).where(target.c.rid == walk.c.jump).scalar_subquery()
+        want: ColumnElement[int] = bindparam("depth")
         walk = walk.union_all(
             select(
                 nxt.c.rid,
@@ -343,8 +343,7 @@ class Statements:
                 nxt.c.jump,
                 (walk.c.n + literal_column("1")).label("n"),
             ).where(
-                nxt.c.rid
-                == case((target_depth >= want, walk.c.jump), else_=walk.c.parent),
+                nxt.c.rid == case((target_depth >= want, walk.c.jump), else_=walk.c.parent),
                 walk.c.depth > want,
                 nxt.c.depth < walk.c.depth,
                 walk.c.n < literal_column(str(MAX_HOPS)),

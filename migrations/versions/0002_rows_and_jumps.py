@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql
 
 revision = "0002"
@@ -197,7 +198,8 @@ def downgrade() -> None:
         sa.text("SELECT count(*) FROM turns WHERE role NOT IN ('user', 'assistant')")
     ).scalar()
     if system_turns:
-        raise RuntimeError(
+        # CommandError: convo reports it as a StoreError ("migration failed").
+        raise CommandError(
             f"cannot downgrade below revision 0002: {system_turns} stored turn(s) have role "
             "'system', which revision 0001 cannot hold; delete those threads and run gc() "
             "first, or stay at 0002"
