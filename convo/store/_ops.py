@@ -240,9 +240,9 @@ def _with_head(tx: Tx, row: ThreadRow) -> ThreadRow:
     if row.head is None or row.head_id is not None:
         return row
     head = tx.first(tx.s.head_turn, {"rid": row.head})
-    if head is None:
-        raise TurnNotFoundError(f"(the head row {row.head} of thread {row.id!r})")
-    return row._replace(head_id=head[0], depth=head[1], head_key=head[2])
+    if head is None or head[2] != row.head_key:
+        raise TurnNotFoundError(f"(the head of thread {row.id!r}, {key_text(row.head_key)})")
+    return row._replace(head_id=head[0], depth=head[1])
 
 
 Heads = dict[str, tuple[str, bytes, int]]
@@ -299,14 +299,24 @@ def _advance(
         return None
     s = tx.s
     rows = _rows_after(new, seen_key, stamp)
-    # Claim the thread first (the compare-and-set), so that the new rows
-    # are only written under a parent known to be the stored head.
+    # The first row goes in only if the remembered head row is still the
+    # row it was (SQLite reuses the rid of a deleted row): then every new
+    # row is a valid row under it, whatever the compare-and-set decides.
+    first = rows[0]
+    first["parent"] = seen_rid
+    first["parent_key"] = seen_key
+    mode = "parent" if jump_is_parent(first["depth"]) else "skip"
+    inserted = tx.first(s.turn_insert_under[mode], first)
+    if inserted is None:
+        return None
+    head = _insert_chain(tx, rows[1:], inserted[0])
     found = tx.first(
         s.thread_advance,
         {
             "tid": thread_id,
             "old_head": seen_rid,
-            "old_key": seen_key,
+            "head": head,
+            "head_key": rows[-1]["key"],
             "system": system,
             "title": title,
             "meta": meta_text,
@@ -314,9 +324,9 @@ def _advance(
         },
     )
     if found is None:
+        # The thread moved: the full path decides (the rows just written
+        # are valid rows under the old head, reused or collected by gc).
         return None
-    head = _insert_chain(tx, rows, seen_rid)
-    tx.count(s.thread_move, {"tid": thread_id, "head": head})
     remember(heads, thread_id, conversation.head_id, rows[-1]["key"], head)
     version, new_title, new_meta, created_at, forked_from, forked_at = found
     return ThreadInfo(
@@ -392,6 +402,7 @@ def save(
                 {
                     "id": thread_id,
                     "head": head,
+                    "head_key": head_key,
                     "system": system,
                     "title": title,
                     "meta": "{}" if meta_text is None else meta_text,
@@ -461,6 +472,7 @@ def save(
                 "tid": thread_id,
                 "expected": row.version,
                 "head": head,
+                "head_key": head_key,
                 "system": system,
                 "title": new_title,
                 "meta": new_meta,
@@ -488,8 +500,8 @@ def save(
 # -- reading ---------------------------------------------------------------
 
 
-def _ancestor(tx: Tx, thread_id: str, head: int, depth: int) -> tuple[int, str]:
-    """``(rid, Turn.id)`` of the ancestor at ``depth`` of the row ``head``:
+def _ancestor(tx: Tx, thread_id: str, head: int, depth: int) -> tuple[int, str, bytes]:
+    """``(rid, Turn.id, key)`` of the ancestor at ``depth`` of the row ``head``:
     O(log n) rows, through the jump pointers.
 
     Raises:
@@ -503,7 +515,7 @@ def _ancestor(tx: Tx, thread_id: str, head: int, depth: int) -> tuple[int, str]:
             thread_id=thread_id,
             turn_id=None if hit is None else hit[1],
         )
-    return hit[0], hit[1]
+    return hit[0], hit[1], hit[3]
 
 
 def _turns_taken(length: int, upto: int | None) -> int:
@@ -522,7 +534,9 @@ def load_chain(tx: Tx, thread_id: str) -> Chain:
     found = tx.first(s.thread_head, {"tid": thread_id})
     if found is None:
         raise ThreadNotFoundError(thread_id)
-    head, system, _, _ = found
+    head, system, depth, key = found
+    if head is not None and depth is None:
+        raise TurnNotFoundError(f"(the head of thread {thread_id!r}, {key_text(key)})")
     rows = [] if head is None else tx.rows(s.chain, {"head": head})
     return head, system, rows
 
@@ -569,13 +583,15 @@ def load(tx: Tx, thread_id: str, upto: int | None = None) -> Loaded:
     if found is None:
         raise ThreadNotFoundError(thread_id)
     head, system, depth, key = found
+    if head is not None and depth is None:
+        raise TurnNotFoundError(f"(the head of thread {thread_id!r}, {key_text(key)})")
     if upto is not None and head is not None:
         n = _turns_taken(length_from_depth(depth), upto)
         if n == 0:
             head = depth = key = None
         elif n - 1 != depth:
-            head, _ = _ancestor(tx, thread_id, head, n - 1)
-            depth, key = n - 1, None
+            head, _, key = _ancestor(tx, thread_id, head, n - 1)
+            depth = n - 1
     elif upto is not None:
         _turns_taken(0, upto)
     rows = [] if head is None else tx.rows(s.chain_lean, {"head": head, "stop": 0})
@@ -759,12 +775,12 @@ def fork(
     n = length if at is None else (at + length if at < 0 else at)
     if not 0 <= n <= length:
         raise IndexError(f"cannot fork at {at}: thread {thread_id!r} has {length} turns")
-    target, target_id = row.head, row.head_id
+    target, target_id, target_key = row.head, row.head_id, row.head_key
     if n == 0:
-        target = target_id = None
+        target = target_id = target_key = None
     elif n < length:
         assert row.head is not None
-        target, target_id = _ancestor(tx, thread_id, row.head, n - 1)
+        target, target_id, target_key = _ancestor(tx, thread_id, row.head, n - 1)
     new_title = row.title if title is None else title
     new_meta = row.meta if meta is None else meta_to_text(meta)
     stamp = s.ts(now)
@@ -773,6 +789,7 @@ def fork(
         {
             "id": new_id,
             "head": target,
+            "head_key": target_key,
             "system": row.system,
             "title": new_title,
             "meta": new_meta,

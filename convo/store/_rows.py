@@ -36,8 +36,9 @@ __all__ = [
 
 
 class ThreadRow(NamedTuple):
-    """A ``threads`` row with its head's id, depth and key (see
-    ``_sql.THREAD_COLUMNS``)."""
+    """A ``threads`` row with its head's id and depth (joined: ``None`` when
+    the head row is missing or is not the row ``head_key`` names) and key
+    (see ``_sql.THREAD_COLUMNS``)."""
 
     id: str
     head: int | None

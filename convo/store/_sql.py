@@ -73,8 +73,8 @@ THREAD_COLUMNS: Final = (
     threads.c.forked_from_thread,
     threads.c.forked_at_turn,
 )
-"""The columns of a thread row, then the head's id, depth and key (joined),
-in the order ``ThreadRow`` reads them."""
+"""The columns of a thread row, then the head's id and depth (joined) and
+its key, in the order ``ThreadRow`` reads them."""
 
 CHAIN_COLUMNS: Final = (
     "rid", "key", "id", "parent", "depth", "jump", "role", "origin", "content", "meta"
@@ -149,6 +149,35 @@ def _chain(head: Any, *, stop_depth: Any, columns: tuple[str, ...]) -> Any:
     return chain.union_all(step)
 
 
+_TURN_COLUMNS: Final = (
+    "key", "id", "parent", "depth", "jump", "role", "origin", "content", "meta", "created_at"
+)  # fmt: skip
+
+
+def _insert_turn_under(insert: Any, jump: Any) -> Any:
+    """``_insert_turn``, guarded: the row is inserted only if the row
+    ``:parent`` still has the key ``:parent_key`` (the save's fast path
+    trusts a remembered head; this checks it in the same statement, so a
+    row is never written under a parent it was not keyed from)."""
+    guard = turns.alias("guard")
+    values = [
+        jump if name == "jump" else bindparam(name, type_=turns.c[name].type)
+        for name in _TURN_COLUMNS
+    ]
+    source = select(*values).where(
+        exists(
+            select(guard.c.rid).where(
+                guard.c.rid == bindparam("parent", type_=RowId),
+                guard.c.key == bindparam("parent_key", type_=turns.c.key.type),
+            )
+        )
+    )
+    statement = insert(turns).from_select(list(_TURN_COLUMNS), source)
+    return statement.on_conflict_do_update(
+        index_elements=[turns.c.key], set_={"key": statement.excluded.key}
+    ).returning(turns.c.rid)
+
+
 def _insert_turn(insert: Any, jump: Any) -> Any:
     """Insert one turn row, or find the one with its key (a concurrent save
     stored the same turn under the same parent): either way RETURNING its
@@ -187,8 +216,11 @@ class Statements:
         tid: ColumnElement[str] = bindparam("tid")
         insert = _insert(name)
         head = turns.alias("head")
-        info_from = threads.outerjoin(head, head.c.rid == threads.c.head)
-        info_columns = (*THREAD_COLUMNS, head.c.id, head.c.depth, head.c.key)
+        # The head joins on its rid and its key: a damaged rid finds no row.
+        info_from = threads.outerjoin(
+            head, and_(head.c.rid == threads.c.head, head.c.key == threads.c.head_key)
+        )
+        info_columns = (*THREAD_COLUMNS, head.c.id, head.c.depth, threads.c.head_key)
 
         self.thread_for_update = c(
             select(*info_columns)
@@ -226,6 +258,7 @@ class Statements:
             .where(threads.c.id == tid, threads.c.version == bindparam("expected"))
             .values(
                 head=bindparam("head"),
+                head_key=bindparam("head_key"),
                 system=bindparam("system"),
                 title=bindparam("title"),
                 meta=bindparam("meta"),
@@ -233,27 +266,22 @@ class Statements:
                 updated_at=bindparam("updated_at"),
             )
         )
-        # The fast path of a save (see ``_ops.save``): claim the thread iff
-        # its head is still the one this process last saw (its rid, and that
-        # rid still being the row with that key: SQLite reuses the rid of a
-        # deleted row) and the system prompt is unchanged: one statement
-        # instead of a locking SELECT and an UPDATE (the WHERE is the
-        # compare-and-set; PostgreSQL re-checks it on the locked row).  The
-        # new turns are inserted after it, then ``thread_move`` sets the head.
-        seen = turns.alias("seen")
+        # The fast path of a save (see ``_ops.save``): move the head from
+        # the one this process last saw, iff it is still the stored head and
+        # the system prompt is unchanged: one statement instead of a locking
+        # SELECT and an UPDATE (the WHERE is the compare-and-set; PostgreSQL
+        # re-checks it on the locked row).  The new turns were inserted just
+        # before, under that head (``turn_insert_under`` checked its key).
         self.thread_advance = c(
             update(threads)
             .where(
                 threads.c.id == tid,
                 threads.c.head == bindparam("old_head"),
                 threads.c.system.is_not_distinct_from(bindparam("system", type_=Text)),
-                exists(
-                    select(seen.c.rid).where(
-                        seen.c.rid == bindparam("old_head"), seen.c.key == bindparam("old_key")
-                    )
-                ),
             )
             .values(
+                head=bindparam("head"),
+                head_key=bindparam("head_key"),
                 title=func.coalesce(bindparam("title", type_=Text), threads.c.title),
                 meta=func.coalesce(bindparam("meta", type_=Text), threads.c.meta),
                 version=threads.c.version + literal_column("1"),
@@ -267,9 +295,6 @@ class Statements:
                 threads.c.forked_from_thread,
                 threads.c.forked_at_turn,
             )
-        )
-        self.thread_move = c(
-            update(threads).where(threads.c.id == tid).values(head=bindparam("head"))
         )
         self.thread_delete = c(threads.delete().where(threads.c.id == tid))
 
@@ -288,6 +313,10 @@ class Statements:
             "root": c(_insert_turn(insert, null())),
             "parent": c(_insert_turn(insert, bindparam("parent", type_=RowId))),
             "skip": c(_insert_turn(insert, jump_of_jump)),
+        }
+        self.turn_insert_under = {
+            "parent": c(_insert_turn_under(insert, bindparam("parent", type_=RowId))),
+            "skip": c(_insert_turn_under(insert, jump_of_jump)),
         }
         self.probes = {
             size: c(
@@ -315,7 +344,7 @@ class Statements:
             )
         )
         self.thread_head = c(
-            select(threads.c.head, threads.c.system, head.c.depth, head.c.key)
+            select(threads.c.head, threads.c.system, head.c.depth, threads.c.head_key)
             .select_from(info_from)
             .where(threads.c.id == tid)
         )
@@ -351,7 +380,7 @@ class Statements:
         )
         found = turns.alias("found")
         self.ancestor_at = c(
-            select(found.c.rid, found.c.id, found.c.depth)
+            select(found.c.rid, found.c.id, found.c.depth, found.c.key)
             .select_from(walk.join(found, found.c.rid == walk.c.rid))
             .order_by(walk.c.n.desc())
             .limit(literal_column("1"))

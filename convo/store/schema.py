@@ -130,8 +130,7 @@ turns = Table(
     "turns",
     metadata,
     # The surrogate key every link uses (parent, jump, a thread's head):
-    # 8 bytes instead of 32, increasing, so the parent index is appended to
-    # rather than written at a random page.  Internal: never shown.
+    # 8 bytes instead of 32.  Internal: never shown.
     Column("rid", RowId, primary_key=True, autoincrement=True),
     # The row's address: a SHA-256 digest of the parent row's key, the turn's
     # id and its annotations (origin, meta).  A turn's id covers its content and every
@@ -142,7 +141,13 @@ turns = Table(
     Column("key", LargeBinary(KEY_LENGTH), nullable=False, unique=True),
     # Turn.id: the content hash ("sha256:<hex>"), the turn's public id.
     Column("id", String(ID_LENGTH), nullable=False),
-    Column("parent", RowId, ForeignKey("turns.rid"), nullable=True),
+    # The parent row's rid.  No foreign key (and so no index) on purpose,
+    # as for threads.head: the store writes a row only after its parent, in
+    # the same transaction, and gc() deletes only rows no head reaches, so
+    # no row loses its parent; verify() re-checks every link.  A foreign key
+    # would need an index on this column (an index page written by every
+    # save, and looked up by every row gc() deletes).
+    Column("parent", RowId, nullable=True),
     # 0 for a first turn: a thread's length is its head's depth + 1.
     Column("depth", Integer, nullable=False),
     # The skew-binary jump pointer (Myers 1983): the ancestor at depth
@@ -160,9 +165,6 @@ turns = Table(
     CheckConstraint("role IN ('user', 'assistant', 'system')", name="role"),
     CheckConstraint("origin IN ('human', 'model', 'synthetic', 'tool')", name="origin"),
     CheckConstraint("depth >= 0", name="depth"),
-    # The parent foreign key needs it: without it every turn deleted by gc()
-    # would scan the whole table for children.
-    Index("ix_turns_parent", "parent"),
 )
 
 threads = Table(
@@ -176,6 +178,10 @@ threads = Table(
     # key would need an index (an index write on every save) to stop each
     # turn deleted by gc() from scanning threads.
     Column("head", RowId, nullable=True),
+    # The head row's key, beside its rid: a rid that changed (a flipped bit,
+    # an edited row) would name another valid row, a key cannot.  Reads join
+    # on both, so a damaged head is reported, never silently followed.
+    Column("head_key", LargeBinary(KEY_LENGTH), nullable=True),
     # The system prompt as compact JSON (a string or an array of text
     # blocks), NULL for none.
     Column("system", Text, nullable=True),
@@ -196,7 +202,4 @@ threads = Table(
     # history() walks down the fork tree, and deleting a thread sets its
     # forks' forked_from_thread to NULL: both look threads up by this column.
     Index("ix_threads_forked_from_thread", "forked_from_thread"),
-    # threads() lists most recently updated first: keyset pagination on
-    # (updated_at, id) reads a page, not the table.
-    Index("ix_threads_updated_at", "updated_at", "id"),
 )

@@ -1,15 +1,17 @@
-"""Integer row ids, skew-binary jump pointers, system turns, a listing index.
+"""Integer row ids, skew-binary jump pointers, system turns.
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01
 
 * ``turns``: an integer ``rid`` primary key; ``parent`` (a rid) replaces
-  ``parent_key``; the 32-byte ``key`` stays, unique; a new ``jump`` (a rid:
+  ``parent_key``, without a foreign key or an index (one index page less
+  written by every save; the store keeps the links valid and ``verify``
+  checks them); the 32-byte ``key`` stays, unique; a new ``jump`` (a rid:
   the ancestor at depth ``jump_depth(depth)``) gives O(log n) ancestor
   lookups; ``role`` may be ``system``.
-* ``threads``: ``head`` (a rid) replaces ``head_key``; a new index on
-  ``(updated_at, id)`` for listing.
+* ``threads``: ``head`` (a rid) beside ``head_key`` (kept: reads check
+  that the rid still names the row with that key).
 
 Both tables are rebuilt (SQLite cannot change a primary key in place): the
 old ones are renamed, the new ones created, filled and the old ones dropped,
@@ -100,7 +102,6 @@ def _create_0002_tables() -> None:
             "origin IN ('human', 'model', 'synthetic', 'tool')", name="ck_turns_origin"
         ),
         sa.CheckConstraint("depth >= 0", name="ck_turns_depth"),
-        sa.ForeignKeyConstraint(["parent"], ["turns.rid"], name="fk_turns_parent_turns"),
         sa.PrimaryKeyConstraint("rid", name="pk_turns"),
         sa.UniqueConstraint("key", name="uq_turns_key"),
     )
@@ -108,6 +109,7 @@ def _create_0002_tables() -> None:
         "threads",
         sa.Column("id", sa.String(255), nullable=False),
         sa.Column("head", _rid(), nullable=True),
+        sa.Column("head_key", sa.LargeBinary(32), nullable=True),
         sa.Column("system", sa.Text(), nullable=True),
         sa.Column("title", sa.Text(), nullable=True),
         sa.Column("meta", sa.Text(), nullable=False),
@@ -158,8 +160,8 @@ def upgrade() -> None:
     """Rebuild turns and threads with integer links and jump pointers."""
     _drop_0001_names()
     _create_0002_tables()
-    # Numbered by depth, so that every parent is inserted before its
-    # children (the parent foreign key is checked per statement anyway).
+    # Numbered by depth, so that every parent gets a smaller rid than its
+    # children.
     op.execute(
         "INSERT INTO turns (rid, key, id, parent, depth, jump, role, origin, content, meta, "
         "created_at) "
@@ -170,9 +172,9 @@ def upgrade() -> None:
         "ORDER BY n.rid"
     )
     op.execute(
-        "INSERT INTO threads (id, head, system, title, meta, version, forked_from_thread, "
-        "forked_at_turn, created_at, updated_at) "
-        "SELECT o.id, t.rid, o.system, o.title, o.meta, o.version, o.forked_from_thread, "
+        "INSERT INTO threads (id, head, head_key, system, title, meta, version, "
+        "forked_from_thread, forked_at_turn, created_at, updated_at) "
+        "SELECT o.id, t.rid, o.head_key, o.system, o.title, o.meta, o.version, o.forked_from_thread, "
         "o.forked_at_turn, o.created_at, o.updated_at "
         "FROM threads_0001 AS o LEFT JOIN turns AS t ON t.key = o.head_key"
     )
@@ -185,9 +187,7 @@ def upgrade() -> None:
         )
     op.drop_table("threads_0001")
     op.drop_table("turns_0001")
-    op.create_index("ix_turns_parent", "turns", ["parent"])
     op.create_index("ix_threads_forked_from_thread", "threads", ["forked_from_thread"])
-    op.create_index("ix_threads_updated_at", "threads", ["updated_at", "id"])
 
 
 def downgrade() -> None:
@@ -204,12 +204,9 @@ def downgrade() -> None:
             "'system', which revision 0001 cannot hold; delete those threads and run gc() "
             "first, or stay at 0002"
         )
-    op.drop_index("ix_threads_updated_at", table_name="threads")
     op.drop_index("ix_threads_forked_from_thread", table_name="threads")
-    op.drop_index("ix_turns_parent", table_name="turns")
     if _is_postgresql():
         op.drop_constraint("fk_threads_forked_from_thread_threads", "threads", type_="foreignkey")
-        op.drop_constraint("fk_turns_parent_turns", "turns", type_="foreignkey")
         op.drop_constraint("pk_threads", "threads", type_="primary")
         op.drop_constraint("uq_turns_key", "turns", type_="unique")
         op.drop_constraint("pk_turns", "turns", type_="primary")
@@ -262,9 +259,8 @@ def downgrade() -> None:
     op.execute(
         "INSERT INTO threads (id, head_key, system, title, meta, version, forked_from_thread, "
         "forked_at_turn, created_at, updated_at) "
-        "SELECT o.id, t.key, o.system, o.title, o.meta, o.version, o.forked_from_thread, "
-        "o.forked_at_turn, o.created_at, o.updated_at "
-        "FROM threads_0002 AS o LEFT JOIN turns_0002 AS t ON t.rid = o.head"
+        "SELECT o.id, o.head_key, o.system, o.title, o.meta, o.version, o.forked_from_thread, "
+        "o.forked_at_turn, o.created_at, o.updated_at FROM threads_0002 AS o"
     )
     op.drop_table("threads_0002")
     op.drop_table("turns_0002")

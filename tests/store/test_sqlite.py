@@ -39,15 +39,15 @@ def test_every_connection_gets_the_pragmas(tmp_path):
 
 
 def test_foreign_keys_are_enforced(tmp_path):
-    """A turn whose parent row is missing is refused by the database."""
+    """Foreign keys are on: a fork link to a missing thread is refused."""
     with (
         Store(tmp_path / "fk.db") as store,
         pytest.raises(Exception, match="FOREIGN KEY"),
         store.engine.begin() as conn,
     ):
         conn.exec_driver_sql(
-            "INSERT INTO turns (key, id, parent, depth, role, origin, content, meta, created_at) "
-            "VALUES (x'00', 'i', 999, 1, 'user', 'human', '\"x\"', '{}', 0)"
+            "INSERT INTO threads (id, meta, version, forked_from_thread, created_at, "
+            "updated_at) VALUES ('f', '{}', 1, 'missing', 0, 0)"
         )
 
 
