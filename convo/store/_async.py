@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from convo.conversation import Conversation
-from convo.errors import ConflictError
+from convo.errors import ConflictError, StoreError
 from convo.store import _ops
 from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_async_engine, resolve_url
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
@@ -113,6 +113,8 @@ class AsyncStore:
                         )
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
+                except UnicodeError as exc:
+                    raise StoreError(f"the database is damaged (unreadable text: {exc})") from exc
                 self._ready = True
         return self
 

@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    or_,
     case,
     exists,
     func,
@@ -174,7 +175,7 @@ def _insert_turn_under(insert: Any, jump: Any) -> Any:
     )
     statement = insert(turns).from_select(list(_TURN_COLUMNS), source)
     return statement.on_conflict_do_update(
-        index_elements=[turns.c.key], set_={"key": statement.excluded.key}
+        index_elements=[turns.c.depth, turns.c.key], set_={"key": statement.excluded.key}
     ).returning(turns.c.rid)
 
 
@@ -195,7 +196,7 @@ def _insert_turn(insert: Any, jump: Any) -> Any:
         created_at=bindparam("created_at"),
     )
     return statement.on_conflict_do_update(
-        index_elements=[turns.c.key], set_={"key": statement.excluded.key}
+        index_elements=[turns.c.depth, turns.c.key], set_={"key": statement.excluded.key}
     ).returning(turns.c.rid)
 
 
@@ -318,10 +319,19 @@ class Statements:
             "parent": c(_insert_turn_under(insert, bindparam("parent", type_=RowId))),
             "skip": c(_insert_turn_under(insert, jump_of_jump)),
         }
+        # (depth, key) pairs: the unique index's order.
         self.probes = {
             size: c(
                 select(turns.c.key, turns.c.rid).where(
-                    turns.c.key.in_([bindparam(f"p{i}") for i in range(size)])
+                    or_(
+                        *(
+                            and_(
+                                turns.c.depth == bindparam(f"d{i}"),
+                                turns.c.key == bindparam(f"p{i}"),
+                            )
+                            for i in range(size)
+                        )
+                    )
                 )
             )
             for size in PROBE_SIZES

@@ -24,7 +24,7 @@ from sqlalchemy import URL, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from convo.conversation import Conversation
-from convo.errors import ConflictError
+from convo.errors import ConflictError, StoreError
 from convo.store import _ops
 from convo.store._engine import (
     DEFAULT_BUSY_TIMEOUT,
@@ -128,6 +128,9 @@ class Store:
         except SQLAlchemyError as exc:
             engine.dispose()
             raise translate(exc) from exc
+        except UnicodeError as exc:
+            engine.dispose()
+            raise StoreError(f"the database is damaged (unreadable text: {exc})") from exc
         except BaseException:
             engine.dispose()
             raise

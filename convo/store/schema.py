@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
@@ -138,7 +139,7 @@ turns = Table(
     # rows (the same reply, kept with two different response ids); a key
     # names exactly one.  Equal turns with equal annotations under the same
     # parent share a row: a prefix shared by forks is stored once.
-    Column("key", LargeBinary(KEY_LENGTH), nullable=False, unique=True),
+    Column("key", LargeBinary(KEY_LENGTH), nullable=False),
     # Turn.id: the content hash ("sha256:<hex>"), the turn's public id.
     Column("id", String(ID_LENGTH), nullable=False),
     # The parent row's rid.  No foreign key (and so no index) on purpose,
@@ -165,6 +166,13 @@ turns = Table(
     CheckConstraint("role IN ('user', 'assistant', 'system')", name="role"),
     CheckConstraint("origin IN ('human', 'model', 'synthetic', 'tool')", name="origin"),
     CheckConstraint("depth >= 0", name="depth"),
+    # A key is unique (it hashes the whole chain up to the row), and is
+    # indexed after the depth: a key is random, so an index on it alone
+    # would put every save's entry on a random page (one more page in the
+    # WAL, and one more page to write back at each checkpoint); after the
+    # depth, the turns saved one after another land on the same page.
+    # Every lookup by key knows the depth (the turn's place in its thread).
+    UniqueConstraint("depth", "key", name="uq_turns_depth_key"),
 )
 
 threads = Table(

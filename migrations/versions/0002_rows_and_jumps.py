@@ -7,7 +7,9 @@ Create Date: 2026-12-01
 * ``turns``: an integer ``rid`` primary key; ``parent`` (a rid) replaces
   ``parent_key``, without a foreign key or an index (one index page less
   written by every save; the store keeps the links valid and ``verify``
-  checks them); the 32-byte ``key`` stays, unique; a new ``jump`` (a rid:
+  checks them); the 32-byte ``key`` stays, unique with the depth (indexed
+  as ``(depth, key)``: consecutive saves write one index page, not a random
+  one); a new ``jump`` (a rid:
   the ancestor at depth ``jump_depth(depth)``) gives O(log n) ancestor
   lookups; ``role`` may be ``system``.
 * ``threads``: ``head`` (a rid) beside ``head_key`` (kept: reads check
@@ -103,7 +105,7 @@ def _create_0002_tables() -> None:
         ),
         sa.CheckConstraint("depth >= 0", name="ck_turns_depth"),
         sa.PrimaryKeyConstraint("rid", name="pk_turns"),
-        sa.UniqueConstraint("key", name="uq_turns_key"),
+        sa.UniqueConstraint("depth", "key", name="uq_turns_depth_key"),
     )
     op.create_table(
         "threads",
@@ -208,7 +210,7 @@ def downgrade() -> None:
     if _is_postgresql():
         op.drop_constraint("fk_threads_forked_from_thread_threads", "threads", type_="foreignkey")
         op.drop_constraint("pk_threads", "threads", type_="primary")
-        op.drop_constraint("uq_turns_key", "turns", type_="unique")
+        op.drop_constraint("uq_turns_depth_key", "turns", type_="unique")
         op.drop_constraint("pk_turns", "turns", type_="primary")
     op.rename_table("threads", "threads_0002")
     op.rename_table("turns", "turns_0002")

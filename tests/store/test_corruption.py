@@ -219,6 +219,8 @@ def _integrity_ok(path: Path) -> bool | None:
         db = sqlite3.connect(path)
         try:
             return db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        except UnicodeDecodeError:
+            return False  # its report quotes damaged text
         finally:
             db.close()
     except sqlite3.Error:
