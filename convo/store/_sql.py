@@ -37,12 +37,12 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
-    or_,
     case,
     exists,
     func,
     literal_column,
     null,
+    or_,
     select,
     update,
 )
