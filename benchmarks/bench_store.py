@@ -616,13 +616,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     """Run the store benchmarks; one row per workload (medians of several runs)."""
     repeat = 7 if quick else 15
     number = {"FULL": 3 if quick else 8, "NORMAL": 30 if quick else 100}
-    big = 100_000
+    # --quick keeps the shapes (a long thread, three lengths) at a fifth of
+    # the longest length, to stay within its 2 minutes on a shared machine.
+    big = 20_000 if quick else 100_000
     with tempfile.TemporaryDirectory(prefix="convo-bench-store-") as tmp:
         folder = Path(tmp)
         fixtures = [_Thread(folder, 10), _Thread(folder, 1_000)]
-        # The 10 000-turn thread is the 100 000-turn one's prefix: grown once.
+        # The middle thread is the longest one's prefix: grown once.
         long = _grow(big)
-        middle = _Thread(folder, 10_000, long.fork(10_000))
+        middle = _Thread(folder, big // 10, long.fork(big // 10))
         fixtures.append(_Thread(folder, big, long))
         del long
         try:
