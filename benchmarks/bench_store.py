@@ -1,37 +1,34 @@
 """Store costs against the baselines a user would otherwise write, in the same run.
 
-Two baselines, each doing the same job without convo:
-
-* **raw sqlite3**: a flat ``messages(thread_id, seq, role, content, meta)``
-  table, WAL + ``synchronous=NORMAL`` (the store's settings).  A save is
-  ``json.dumps`` + one INSERT + COMMIT (autocommit); a load is one SELECT ...
-  ORDER BY seq (an index range scan) + ``json.loads``; a fork copies rows.
-  It hashes nothing, keeps no thread row, checks no compare-and-set.
-* **SQLAlchemy Core, same schema**: ``convo.store.schema``'s tables through
-  ``engine.begin()`` / ``Connection.execute`` (what a user writing the
-  store with SQLAlchemy would do): a save computes the row key (sha256 over
-  the parent key and the JSON), INSERTs the turn and UPDATEs the thread's
-  head and version; a load runs the same recursive CTE + ``json.loads``.
+The baseline (raw ``sqlite3``) is a flat ``messages(thread_id, seq, role,
+content, meta)`` table in WAL mode with the same ``synchronous`` setting as
+the store under test: a save is ``json.dumps`` + one INSERT + COMMIT
+(autocommit); a load is one SELECT ... ORDER BY seq (an index range scan) +
+``json.loads``; a fork copies rows.  It hashes nothing, keeps no thread
+row, checks no compare-and-set.  PostgreSQL (when ``CONVO_BENCH_POSTGRES_URL``
+or ``CONVO_TEST_POSTGRES_URL`` is set) is compared with the same flat table
+through raw psycopg.
 
 Workloads (realistic turns: ~300-character user questions, ~900-character
 assistant answers as block arrays with response metadata):
 
-* ``save append@N``: one turn appended to a thread of N turns and saved.
-  convo: ``c = c.append(...)`` + ``store.save(t, c)``.  Target <= 3x raw,
-  and flat in N (``save append@10000 vs save append@10`` <= 1.5x).
-* ``save only @1000``: the same saves with the appends made beforehand:
-  the store's own share (informational).
-* ``load 1000 to payload``: ``store.load(t).to_payload(...)`` against
-  SELECT + ``json.loads`` + building the same request body (checked equal).
-  Target <= 1x raw.  ``load 1000`` alone (lazy turns) is informational.
-* ``fork 1000 at 500``: ``store.fork`` against copying 500 rows (raw) /
-  inserting a thread row at the ancestor (Core).  Targets: <= 1 ms and
-  <= 200 bytes added per fork (SQLite ``dbstat``: rows + index entries).
+* ``save FULL|NORMAL append@N``: one turn appended to a thread of N turns
+  (10, 1 000, 100 000) and saved.  Targets: FULL <= 1.5x raw WAL/FULL,
+  NORMAL <= 3x raw WAL/NORMAL, flat (@100 000 vs @10 <= 1.2x).
+* ``save only @1000``: the same saves with the appends made beforehand.
+* ``load N to payload`` (N = 1 000, 10 000, 100 000):
+  ``store.load(t).to_payload(...)`` against SELECT + ``json.loads`` + the
+  same request body (checked equal).  Target <= 1x raw at 1 000; per-turn
+  cost flat to 100 000 (<= 1.2x).  ``load N`` alone (lazy turns) too.
+* ``fork 100000 at 1 | n/2 | head``: ``store.fork`` of a 100 000-turn
+  thread.  Targets: <= 1 ms and <= 200 bytes added (SQLite ``dbstat``).
+* ``memory per turn``: a loaded 100 000-turn Conversation against a list
+  of plain dicts holding the same strings, bytes beyond the strings
+  (``tracemalloc``).  Target <= 1.5x.
+* ``postgres save / load``: against raw psycopg.  Targets <= 2x / <= 1.2x.
 * ``concurrent``: 4 forked processes, each appending+saving to its own
   thread, and 4 racing on one thread (on ``ConflictError``: reload, append
-  again, save again), against the same workloads in raw sqlite3 (racing:
-  INSERT of the next ``seq``, a primary-key violation is the conflict,
-  re-read ``max(seq)`` and retry).  Reported as saves/s and conflicts.
+  again, save again), against the same workloads in raw sqlite3.
 
 ``python -m benchmarks.bench_store [--quick]`` or ``run(quick)``.
 """
@@ -39,24 +36,23 @@ assistant answers as block arrays with response metadata):
 from __future__ import annotations
 
 import argparse
-import hashlib
+import gc
 import json
 import multiprocessing
 import os
 import sqlite3
+import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, update
 
 from benchmarks._timing import Stat, measure, row
 from convo import Conversation, TextBlock
 from convo.errors import ConflictError
 from convo.store import Store
-from convo.store.schema import metadata, threads, turns
 
 _MODEL = "claude-opus-4-6"
 
@@ -119,18 +115,18 @@ def _request(messages: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _wal(path: Path) -> sqlite3.Connection:
+def _wal(path: Path, sync: str = "FULL") -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(f"PRAGMA synchronous = {sync}")
     return db
 
 
 class _Raw:
     """The hand-written baseline: a flat messages table in raw sqlite3."""
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
-        self.db = _wal(path)
+    def __init__(self, path: Path, *, create: bool = True, sync: str = "NORMAL") -> None:
+        self.db = _wal(path, sync)
         if create:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS messages (thread_id TEXT NOT NULL, "
@@ -169,121 +165,8 @@ class _Raw:
             messages.append({"role": role, "content": json.loads(content)})
         return _request(messages)
 
-    def fork(self, thread: str, at: int, new: str) -> None:
-        self.db.execute("BEGIN")
-        self.db.execute(
-            "INSERT INTO messages SELECT ?, seq, role, content, meta FROM messages "
-            "WHERE thread_id = ? AND seq < ?",
-            (new, thread, at),
-        )
-        self.db.execute("COMMIT")
-
     def close(self) -> None:
         self.db.close()
-
-
-class _Core:
-    """The SQLAlchemy Core baseline over convo's own schema
-    (``convo.store.schema``): what a user writing this store with
-    ``Connection.execute`` would do, without the compare-and-set read."""
-
-    def __init__(self, path: Path) -> None:
-        self.engine: Engine = create_engine(f"sqlite:///{path}")
-
-        @event.listens_for(self.engine, "connect")
-        def _pragmas(dbapi_connection: Any, record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.close()
-
-        metadata.create_all(self.engine)
-        self.head: bytes | None = None
-        self.version = 0
-        chain = (
-            select(turns.c.key, turns.c.parent_key, turns.c.depth, turns.c.role,
-                   turns.c.content, turns.c.meta)
-            .where(turns.c.key == bindparam("head"))
-            .cte("chain", recursive=True)
-        )
-        parent = turns.alias("parent")
-        chain = chain.union_all(
-            select(parent.c.key, parent.c.parent_key, parent.c.depth, parent.c.role,
-                   parent.c.content, parent.c.meta)
-            .where(parent.c.key == chain.c.parent_key)
-        )
-        self.chain = select(chain.c.role, chain.c.content, chain.c.meta).order_by(chain.c.depth)
-        self.at_depth = select(chain.c.key).where(chain.c.depth == bindparam("depth"))
-
-    def _now(self) -> Any:
-        return _utcnow()  # convo's Timestamp type stores it as microseconds
-
-    def save_turn(self, thread: str, seq: int) -> None:
-        role, content, meta = _turn(seq)
-        content_text = json.dumps(content, separators=(",", ":"))
-        meta_text = json.dumps(meta or {}, separators=(",", ":"))
-        digest = hashlib.sha256(self.head or b"")
-        digest.update(content_text.encode())
-        key = digest.digest()
-        now = self._now()
-        with self.engine.begin() as conn:
-            conn.execute(insert(turns), {
-                "key": key, "id": "sha256:" + digest.hexdigest(), "parent_key": self.head,
-                "depth": seq, "role": role, "origin": "human" if role == "user" else "model",
-                "content": content_text, "meta": meta_text, "created_at": now,
-            })
-            if self.head is None:
-                conn.execute(insert(threads), {
-                    "id": thread, "head_key": key, "meta": "{}", "version": 1,
-                    "system": json.dumps("You are a precise assistant."),
-                    "created_at": now, "updated_at": now,
-                })
-            else:
-                conn.execute(
-                    update(threads).where(threads.c.id == thread).values(
-                        head_key=key, version=threads.c.version + 1, updated_at=now
-                    )
-                )
-        self.head = key
-
-    def fill(self, thread: str, length: int) -> None:
-        for seq in range(length):
-            self.save_turn(thread, seq)
-
-    def load_payload(self, thread: str) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            head = conn.execute(
-                select(threads.c.head_key).where(threads.c.id == thread)
-            ).scalar_one()
-            rows = conn.execute(self.chain, {"head": head}).all()
-        messages = []
-        for role, content, meta in rows:
-            json.loads(meta)
-            messages.append({"role": role, "content": json.loads(content)})
-        return _request(messages)
-
-    def fork(self, thread: str, at: int, new: str) -> None:
-        now = self._now()
-        with self.engine.begin() as conn:
-            head = conn.execute(
-                select(threads.c.head_key).where(threads.c.id == thread)
-            ).scalar_one()
-            key = conn.execute(self.at_depth, {"head": head, "depth": at - 1}).scalar_one()
-            conn.execute(insert(threads), {
-                "id": new, "head_key": key, "meta": "{}", "version": 1, "system": None,
-                "forked_from_thread": thread, "forked_at_turn": at,
-                "created_at": now, "updated_at": now,
-            })
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-def _utcnow() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def _paired(*fns: Callable[[], Any], repeat: int, number: int) -> list[Stat]:
@@ -296,74 +179,85 @@ def _paired(*fns: Callable[[], Any], repeat: int, number: int) -> list[Stat]:
     return [Stat(s) for s in samples]
 
 
-_RAW_SAVE = "sqlite3 json.dumps+INSERT+COMMIT (WAL, NORMAL)"
-_CORE_SAVE = "SQLAlchemy Core, same schema: INSERT turn + UPDATE head"
+class _Thread:
+    """One store file and one raw file with a thread of ``length`` turns,
+    opened twice: ``synchronous=FULL`` appends to thread ``t``, ``NORMAL``
+    to ``n`` (a fork of ``t`` at its head: the same length, no copy)."""
+
+    def __init__(self, folder: Path, length: int, conversation: Conversation | None = None) -> None:
+        self.length = length
+        path, raw_path = folder / f"store-{length}.db", folder / f"raw-{length}.db"
+        c = conversation if conversation is not None else _grow(length)
+        self.c = {"FULL": c, "NORMAL": c}
+        self.n = {"FULL": length, "NORMAL": length}
+        self.seq = {"FULL": length, "NORMAL": length}
+        with Store(path, synchronous="NORMAL") as loader:
+            loader.save("t", c)
+            loader.fork("t", new_id="n")
+        self.stores = {sync: Store(path, synchronous=sync) for sync in ("FULL", "NORMAL")}
+        raw = _Raw(raw_path)
+        raw.fill("t", length)
+        raw.db.execute("INSERT INTO messages SELECT 'n', seq, role, content, meta FROM messages")
+        raw.close()
+        self.raws = {sync: _Raw(raw_path, create=False, sync=sync) for sync in ("FULL", "NORMAL")}
+        self.path, self.raw_path = path, raw_path
+
+    def steps(self, sync: str) -> tuple[Callable[[], None], Callable[[], None]]:
+        thread = "t" if sync == "FULL" else "n"
+        store, raw = self.stores[sync], self.raws[sync]
+
+        def convo_step() -> None:
+            self.c[sync] = _append(self.c[sync], self.n[sync])
+            self.n[sync] += 1
+            store.save(thread, self.c[sync])
+
+        def raw_step() -> None:
+            raw.insert(thread, self.seq[sync])
+            self.seq[sync] += 1
+
+        return convo_step, raw_step
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()
+        for raw in self.raws.values():
+            raw.close()
+
+
+_RAW_SAVE = "sqlite3 json.dumps+INSERT+COMMIT (WAL, {sync})"
+_SAVE_TARGETS = {"FULL": 1.5, "NORMAL": 3.0}
 
 
 def _bench_saves(
-    folder: Path, lengths: tuple[int, ...], *, repeat: int, number: int
+    fixtures: list[_Thread], *, repeat: int, number: dict[str, int]
 ) -> list[dict[str, Any]]:
-    """append+save at each thread length, every contender and length
-    sampled in alternation, so that the ratios (and the flatness in the
-    length) are taken pair by pair."""
-    stores, raws, cores, state = {}, {}, {}, {}
-    try:
-        for length in lengths:
-            stores[length] = Store(folder / f"save-{length}.db")
-            raws[length] = _Raw(folder / f"raw-save-{length}.db")
-            cores[length] = _Core(folder / f"core-save-{length}.db")
-            state[length] = {"c": _grow(length), "n": length, "seq": length, "core": length}
-            stores[length].save("t", state[length]["c"])
-            raws[length].fill("t", length)
-            cores[length].fill("t", length)
-
-        def steps(length: int) -> list[Callable[[], None]]:
-            store, raw, core, st = stores[length], raws[length], cores[length], state[length]
-
-            def convo_step() -> None:
-                st["c"] = _append(st["c"], st["n"])
-                st["n"] += 1
-                store.save("t", st["c"])
-
-            def raw_step() -> None:
-                raw.insert("t", st["seq"])
-                st["seq"] += 1
-
-            def core_step() -> None:
-                core.save_turn("t", st["core"])
-                st["core"] += 1
-
-            return [convo_step, raw_step, core_step]
-
-        fns = [fn for length in lengths for fn in steps(length)]
-        stats = _paired(*fns, repeat=repeat, number=number)
-        rows: list[dict[str, Any]] = []
+    """append+save at each thread length and durability, contenders and
+    lengths sampled in alternation, so that the ratios (and the flatness in
+    the length) are taken pair by pair."""
+    rows: list[dict[str, Any]] = []
+    for sync in ("FULL", "NORMAL"):
+        fns = [fn for fixture in fixtures for fn in fixture.steps(sync)]
+        stats = _paired(*fns, repeat=repeat, number=number[sync])
         by_length = {}
-        for k, length in enumerate(lengths):
-            convo_stat, raw_stat, core_stat = stats[3 * k : 3 * k + 3]
-            by_length[length] = convo_stat
-            assert stores[length].info("t").length == state[length]["n"]
-            rows.append(row(f"save append@{length}", convo_stat, raw_stat, target=3.0,
-                            baseline_name=_RAW_SAVE, thread_length=length))
-            rows.append(row(f"save append@{length} vs SQLAlchemy Core", convo_stat, core_stat,
-                            baseline_name=_CORE_SAVE, thread_length=length))
-        longest, shortest = by_length[lengths[-1]], by_length[lengths[0]]
-        rows.append(row(f"save append@{lengths[-1]} vs save append@{lengths[0]} (flat)",
-                        longest, shortest, target=1.5,
-                        baseline_name=f"save append@{lengths[0]}"))
-        return rows
-    finally:
-        for store in stores.values():
-            store.close()
-        for raw in raws.values():
-            raw.close()
-        for core in cores.values():
-            core.close()
+        for k, fixture in enumerate(fixtures):
+            convo_stat, raw_stat = stats[2 * k : 2 * k + 2]
+            by_length[fixture.length] = convo_stat
+            thread = "t" if sync == "FULL" else "n"
+            assert fixture.stores[sync].info(thread).length == fixture.n[sync]
+            rows.append(row(f"save {sync} append@{fixture.length}", convo_stat, raw_stat,
+                            target=_SAVE_TARGETS[sync],
+                            baseline_name=_RAW_SAVE.format(sync=sync),
+                            thread_length=fixture.length))
+        longest, shortest = fixtures[-1].length, fixtures[0].length
+        rows.append(row(f"save {sync} append@{longest} vs append@{shortest} (flat)",
+                        by_length[longest], by_length[shortest], target=1.2,
+                        baseline_name=f"save {sync} append@{shortest}"))
+    return rows
 
 
 def _bench_save_only(folder: Path, length: int, *, repeat: int, number: int) -> dict[str, Any]:
     """The store's share of an append+save: the appends are made beforehand."""
-    store = Store(folder / f"save-only-{length}.db")
+    store = Store(folder / f"save-only-{length}.db", synchronous="NORMAL")
     raw = _Raw(folder / f"raw-save-only-{length}.db")
     try:
         c = _grow(length)
@@ -381,52 +275,48 @@ def _bench_save_only(folder: Path, length: int, *, repeat: int, number: int) -> 
             repeat=repeat,
             number=number,
         )
-        return row(f"save only @{length} (appended before)", convo_stat, raw_stat,
-                   baseline_name=_RAW_SAVE)
+        return row(f"save NORMAL only @{length} (appended before)", convo_stat, raw_stat,
+                   baseline_name=_RAW_SAVE.format(sync="NORMAL"))
     finally:
         store.close()
         raw.close()
 
 
-def _bench_load(folder: Path, *, repeat: int, number: int) -> list[dict[str, Any]]:
-    store = Store(folder / "load.db")
-    raw = _Raw(folder / "raw-load.db")
-    core = _Core(folder / "core-load.db")
-    try:
-        c = _grow(1000)
-        store.save("t", c)
-        raw.fill("t", 1000)
-        core.fill("t", 1000)
-        assert store.load("t") == c
+def _bench_load(fixtures: list[_Thread], *, repeat: int) -> list[dict[str, Any]]:
+    """Load to payload (and lazily) at each length; per-turn flatness."""
+    rows: list[dict[str, Any]] = []
+    per_turn: dict[int, Stat] = {}
+    for fixture in fixtures:
+        store, raw = fixture.stores["NORMAL"], fixture.raws["NORMAL"]
+        length = store.info("t").length
+        number = max(1, 3000 // length)
+        samples = repeat if length < 50_000 else max(3, repeat // 2)
 
-        def convo_payload() -> dict[str, Any]:
+        def convo_payload(store: Store = store) -> dict[str, Any]:
             return store.load("t").to_payload(_MODEL, 1024)
 
-        # The three produce the same request body.
         expected = json.loads(json.dumps(raw.load_payload("t")))
         assert json.loads(json.dumps(convo_payload())) == expected
-        assert core.load_payload("t") == expected
-        assert len(expected["messages"]) == 1000
-
-        payload, raw_payload, core_payload = _paired(
-            convo_payload, lambda: raw.load_payload("t"), lambda: core.load_payload("t"),
-            repeat=repeat, number=number,
+        payload, raw_payload = _paired(
+            convo_payload, lambda raw=raw: raw.load_payload("t"), repeat=samples, number=number
         )
         lazy, raw_load = _paired(
-            lambda: store.load("t"), lambda: raw.load("t"), repeat=repeat, number=number
+            lambda store=store: store.load("t"), lambda raw=raw: raw.load("t"),
+            repeat=samples, number=number,
         )
-        return [
-            row("load 1000 to payload", payload, raw_payload, target=1.0,
-                baseline_name="sqlite3 SELECT + json.loads + request body"),
-            row("load 1000 to payload vs SQLAlchemy Core", payload, core_payload,
-                baseline_name="SQLAlchemy Core recursive CTE + json.loads + body"),
-            row("load 1000 (lazy turns, no payload)", lazy, raw_load,
-                baseline_name="sqlite3 SELECT + json.loads"),
-        ]
-    finally:
-        store.close()
-        raw.close()
-        core.close()
+        label = f"{fixture.length:,}".replace(",", " ")
+        rows.append(row(f"load {label} to payload", payload, raw_payload,
+                        target=1.0 if fixture.length == 1000 else None,
+                        baseline_name="sqlite3 SELECT + json.loads + request body",
+                        turns=length, convo_per_turn_s=payload.median / length))
+        rows.append(row(f"load {label} (lazy turns, no payload)", lazy, raw_load,
+                        baseline_name="sqlite3 SELECT + json.loads",
+                        turns=length, convo_per_turn_s=lazy.median / length))
+        per_turn[fixture.length] = Stat([s / length for s in payload.samples])
+    first, last = min(per_turn), max(per_turn)
+    rows.append(row(f"load to payload per turn @{last} vs @{first} (flat)", per_turn[last],
+                    per_turn[first], target=1.2, baseline_name=f"per turn @{first}"))
+    return rows
 
 
 def _stored_bytes(path: Path) -> int:
@@ -439,52 +329,153 @@ def _stored_bytes(path: Path) -> int:
         db.close()
 
 
-def _bench_fork(folder: Path, *, repeat: int, number: int) -> list[dict[str, Any]]:
-    store = Store(folder / "fork.db")
-    raw = _Raw(folder / "raw-fork.db")
-    core = _Core(folder / "core-fork.db")
+def _bench_fork(fixture: _Thread, *, repeat: int, number: int) -> list[dict[str, Any]]:
+    """fork of the longest thread at turn 1, n/2 and the head: time and
+    bytes (NORMAL: the fork's own cost, not the disk's fsync)."""
+    store = fixture.stores["NORMAL"]
+    length = store.info("t").length
+    rows = []
+    counter = 0
+    for label, at in (("1", 1), ("n/2", length // 2), ("head", length)):
+        def convo_fork(at: int = at) -> None:
+            nonlocal counter
+            counter += 1
+            store.fork("t", at=at, new_id=f"f{counter}")
+
+        before, forks_before = _stored_bytes(fixture.path), counter
+        (stat,) = _paired(convo_fork, repeat=repeat, number=number)
+        added = (_stored_bytes(fixture.path) - before) / (counter - forks_before)
+        assert store.info(f"f{counter}").length == at
+        name = f"fork {length:,} at {label}".replace(",", " ")
+        timed = row(name, stat, None, at=at)
+        timed.update(target=None, target_text="<= 1 ms", met=stat.median <= 1e-3)
+        size = row(f"{name}: bytes added", Stat([added]), None, unit="B")
+        size.update(target=None, target_text="<= 200 B", met=added <= 200)
+        rows += [timed, size]
+    return rows
+
+
+def _string_bytes(values: Any) -> int:
+    seen: set[int] = set()
+    total = 0
+    for value in values:
+        if isinstance(value, str) and id(value) not in seen:
+            seen.add(id(value))
+            total += sys.getsizeof(value)
+    return total
+
+
+def _bench_memory(fixture: _Thread) -> dict[str, Any]:
+    """Bytes per turn beyond the strings: a loaded Conversation against a
+    list of plain dicts holding the same strings."""
+    store = fixture.stores["NORMAL"]
+    gc.collect()
+    tracemalloc.start()
+    c = store.load("t")
+    convo_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    turns = c.turns
+    convo_strings = _string_bytes(
+        s for t in turns for s in (t.id, t._content_text, t._meta_text)
+    )
+    rows = [(t.id, t.role, t.origin, t._content_text, t._meta_text) for t in turns]
+    gc.collect()
+    tracemalloc.start()
+    plain = [
+        {"id": i, "role": r, "origin": o, "content": ct, "meta": mt} for i, r, o, ct, mt in rows
+    ]
+    plain_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    n = len(turns)
+    convo_per = (convo_bytes - convo_strings) / n
+    plain_per = plain_bytes / n  # the strings were allocated before
+    del plain
+    return row(f"memory per turn, Conversation of {n:,}".replace(",", " "), Stat([convo_per]),
+                 Stat([plain_per]), target=1.5, unit="B",
+                 baseline_name="list of dicts (id, role, origin, content, meta), same strings")
+
+
+def _pg_url() -> str | None:
+    return os.environ.get("CONVO_BENCH_POSTGRES_URL") or os.environ.get("CONVO_TEST_POSTGRES_URL")
+
+
+def _bench_postgres(*, repeat: int, number: int, length: int) -> list[dict[str, Any]]:
+    """Save one turn and load to payload on PostgreSQL, against raw psycopg
+    on a flat messages table, in a schema of their own (dropped after)."""
+    url = _pg_url()
+    if url is None:
+        return []
+    import psycopg
+    from sqlalchemy import make_url
+
+    parsed = make_url(url).set(drivername="postgresql")
+    dsn = parsed.render_as_string(hide_password=False)
+    schema = f"convo_bench_{os.getpid()}"
+    admin = psycopg.connect(dsn, autocommit=True)
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    store_url = (
+        make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+    store = Store(store_url)
+    raw = psycopg.connect(dsn, options=f"-csearch_path={schema}")
     try:
-        store.save("t", _grow(1000))
-        raw.fill("t", 1000)
-        core.fill("t", 1000)
-        counter = {"convo": 0, "raw": 0, "core": 0}
-
-        def convo_fork() -> None:
-            counter["convo"] += 1
-            store.fork("t", at=500, new_id=f"f{counter['convo']}")
-
-        def raw_fork() -> None:
-            counter["raw"] += 1
-            raw.fork("t", 500, f"f{counter['raw']}")
-
-        def core_fork() -> None:
-            counter["core"] += 1
-            core.fork("t", 500, f"f{counter['core']}")
-
-        convo_before = _stored_bytes(folder / "fork.db")
-        raw_before = _stored_bytes(folder / "raw-fork.db")
-        convo_stat, raw_stat, core_stat = _paired(
-            convo_fork, raw_fork, core_fork, repeat=repeat, number=number
+        raw.execute(
+            "CREATE TABLE messages (thread_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+            "role TEXT NOT NULL, content TEXT NOT NULL, meta TEXT NOT NULL, "
+            "PRIMARY KEY (thread_id, seq))"
         )
-        convo_bytes = (_stored_bytes(folder / "fork.db") - convo_before) / counter["convo"]
-        raw_bytes = (_stored_bytes(folder / "raw-fork.db") - raw_before) / counter["raw"]
-        assert store.info(f"f{counter['convo']}").length == 500
-        timed = row("fork 1000 at 500", convo_stat, raw_stat,
-                    baseline_name="sqlite3 copy 500 rows + COMMIT")
-        timed.update(target=None, target_text="<= 1 ms", met=convo_stat.median <= 1e-3)
-        added = row("fork 1000 at 500: bytes added", Stat([convo_bytes]), Stat([raw_bytes]),
-                    baseline_name="sqlite3 copy 500 rows", unit="B")
-        added.update(target=None, target_text="<= 200 B", met=convo_bytes <= 200)
+        raw.commit()
+        c = _grow(length)
+        store.save("t", c)
+        for seq in range(length):
+            role, content, meta = _turn(seq)
+            raw.execute("INSERT INTO messages VALUES (%s, %s, %s, %s, %s)",
+                        ("t", seq, role, json.dumps(content), json.dumps(meta or {})))
+        raw.commit()
+        state = {"c": c, "n": length, "seq": length}
+
+        def convo_save() -> None:
+            state["c"] = _append(state["c"], state["n"])
+            state["n"] += 1
+            store.save("t", state["c"])
+
+        def raw_save() -> None:
+            role, content, meta = _turn(state["seq"])
+            raw.execute("INSERT INTO messages VALUES (%s, %s, %s, %s, %s)",
+                        ("t", state["seq"], role, json.dumps(content), json.dumps(meta or {})))
+            raw.commit()
+            state["seq"] += 1
+
+        def raw_payload() -> dict[str, Any]:
+            rows = raw.execute(
+                "SELECT role, content, meta FROM messages WHERE thread_id = %s ORDER BY seq",
+                ("t",),
+            ).fetchall()
+            raw.commit()
+            messages = []
+            for role, content, meta in rows:
+                json.loads(meta)
+                messages.append({"role": role, "content": json.loads(content)})
+            return _request(messages)
+
+        def convo_payload() -> dict[str, Any]:
+            return store.load("t").to_payload(_MODEL, 1024)
+
+        save, raw_save_stat = _paired(convo_save, raw_save, repeat=repeat, number=number)
+        assert json.loads(json.dumps(convo_payload())) == json.loads(json.dumps(raw_payload()))
+        load, raw_load = _paired(convo_payload, raw_payload, repeat=repeat, number=2)
         return [
-            timed,
-            row("fork 1000 at 500 vs SQLAlchemy Core", convo_stat, core_stat,
-                baseline_name="SQLAlchemy Core: find ancestor + INSERT thread"),
-            added,
+            row(f"postgres save append@{length}", save, raw_save_stat, target=2.0,
+                baseline_name="psycopg json.dumps+INSERT+COMMIT"),
+            row(f"postgres load {length} to payload", load, raw_load, target=1.2,
+                baseline_name="psycopg SELECT + json.loads + request body"),
         ]
     finally:
         store.close()
         raw.close()
-        core.close()
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
 
 
 # -- concurrent saves --------------------------------------------------------
@@ -494,7 +485,7 @@ def _worker(kind: str, path: str, index: int, saves: int, start: Any, out: Any) 
     """One writing process; puts ``(first, last, conflicts)`` on ``out``."""
     conflicts = 0
     if kind.startswith("convo"):
-        store = Store(path)
+        store = Store(path, synchronous="NORMAL")  # as the raw baseline
         thread = "shared" if kind == "convo-race" else f"p{index}"
         c = store.load(thread)
         start.wait()
@@ -546,7 +537,7 @@ def _concurrent_once(folder: Path, kind: str, procs: int, saves: int, n: int) ->
     path = folder / f"conc-{kind}-{n}.db"
     threads_ = ["shared"] if kind.endswith("race") else [f"p{i}" for i in range(procs)]
     if kind.startswith("convo"):
-        with Store(path) as store:
+        with Store(path, synchronous="NORMAL") as store:
             for t in threads_:
                 store.save(t, _grow(2))
     else:
@@ -623,14 +614,31 @@ def _bench_concurrent(folder: Path, *, repeat: int, saves: int) -> list[dict[str
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """Run the store benchmarks; one row per workload (medians of several runs)."""
-    repeat = 9 if quick else 15
-    appends = 40 if quick else 100
+    repeat = 7 if quick else 15
+    number = {"FULL": 3 if quick else 8, "NORMAL": 30 if quick else 100}
+    # --quick keeps the shapes (a long thread, three lengths) at a fifth of
+    # the longest length, to stay within its 2 minutes on a shared machine.
+    big = 20_000 if quick else 100_000
     with tempfile.TemporaryDirectory(prefix="convo-bench-store-") as tmp:
         folder = Path(tmp)
-        rows = _bench_saves(folder, (10, 1_000, 10_000), repeat=repeat, number=appends)
-        rows.append(_bench_save_only(folder, 1_000, repeat=repeat, number=appends))
-        rows += _bench_load(folder, repeat=15 if quick else 31, number=3 if quick else 5)
-        rows += _bench_fork(folder, repeat=repeat, number=10 if quick else 40)
+        fixtures = [_Thread(folder, 10), _Thread(folder, 1_000)]
+        # The middle thread is the longest one's prefix: grown once.
+        long = _grow(big)
+        middle = _Thread(folder, big // 10, long.fork(big // 10))
+        fixtures.append(_Thread(folder, big, long))
+        del long
+        try:
+            rows = _bench_saves([fixtures[0], fixtures[1], fixtures[2]], repeat=repeat,
+                                number=number)
+            rows.append(_bench_save_only(folder, 1_000, repeat=repeat, number=number["NORMAL"]))
+            rows += _bench_load([fixtures[1], middle, fixtures[2]],
+                                repeat=5 if quick else 11)
+            rows += _bench_fork(fixtures[2], repeat=repeat, number=10 if quick else 40)
+            rows.append(_bench_memory(fixtures[2]))
+        finally:
+            for fixture in (*fixtures, middle):
+                fixture.close()
+        rows += _bench_postgres(repeat=repeat, number=number["NORMAL"], length=1_000)
         rows += _bench_concurrent(folder, repeat=3 if quick else 5, saves=100 if quick else 400)
     return rows
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from convo.conversation import Conversation
-from convo.errors import ConflictError
+from convo.errors import ConflictError, StoreError
 from convo.store import _ops
 from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_async_engine, resolve_url
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
@@ -62,7 +62,7 @@ class AsyncStore:
         *,
         auto_upgrade: bool = True,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-        synchronous: str = "NORMAL",
+        synchronous: str = "FULL",
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         target = resolve_url(url, asyncio=True)
@@ -113,6 +113,8 @@ class AsyncStore:
                         )
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
+                except UnicodeError as exc:
+                    raise StoreError(f"the database is damaged (unreadable text: {exc})") from exc
                 self._ready = True
         return self
 
@@ -237,16 +239,20 @@ class AsyncStore:
 
     # -- reading -------------------------------------------------------------
 
-    async def load(self, thread_id: str) -> Conversation:
-        """The conversation saved as ``thread_id`` (see ``Store.load``).
+    async def load(self, thread_id: str, upto: int | None = None) -> Conversation:
+        """The conversation saved as ``thread_id``, or its first ``upto``
+        turns (see ``Store.load``).
 
         Raises:
             ThreadNotFoundError: no such thread.
+            IntegrityError: the stored chain is damaged.
+            IndexError: ``upto`` is outside ``-length..length``.
         """
         check_thread_id(thread_id)
-        loaded = await self._run(lambda tx: _ops.load(tx, thread_id), write=False)
-        conversation = _ops.to_conversation(thread_id, loaded)
-        _ops.remember_loaded(self._heads, thread_id, loaded)
+        loaded = await self._run(lambda tx: _ops.load(tx, thread_id, upto), write=False)
+        conversation = _ops.guarded(_ops.to_conversation, thread_id, loaded)
+        if upto is None:
+            _ops.remember_loaded(self._heads, thread_id, loaded)
         return conversation
 
     async def info(self, thread_id: str) -> ThreadInfo:
@@ -276,8 +282,9 @@ class AsyncStore:
 
         Raises:
             HashMismatchError: a stored turn no longer hashes to its id.
+            IntegrityError: depths, parent or jump links are damaged.
             ThreadNotFoundError: no such thread.
         """
         check_thread_id(thread_id)
         chain = await self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
-        return _ops.verify_chain(thread_id, chain)
+        return _ops.guarded(_ops.verify_chain, thread_id, chain)

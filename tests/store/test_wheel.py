@@ -33,7 +33,7 @@ CHECK = textwrap.dedent(
     with Store(url) as store:
         store.save("t", Conversation("s").user("hi"))
         assert store.load("t") == Conversation("s").user("hi")
-    assert current_revision(url) == head_revision() == "0001"
+    assert current_revision(url) == head_revision() == "0002"
     print("ok", found)
     """
 )
