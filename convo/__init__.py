@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from convo.chat import AsyncChat, Chat
     from convo.store import AsyncStore, Store, ThreadInfo
     from convo.transport import (
+        AnthropicTransport,
+        AsyncAnthropicTransport,
         AsyncCassetteTransport,
         AsyncHTTPTransport,
         AsyncScriptedTransport,
@@ -87,6 +89,8 @@ _LAZY = {
     "AsyncStore": "convo.store",
     "Store": "convo.store",
     "ThreadInfo": "convo.store",
+    "AnthropicTransport": "convo.transport",
+    "AsyncAnthropicTransport": "convo.transport",
     "AsyncCassetteTransport": "convo.transport",
     "AsyncHTTPTransport": "convo.transport",
     "AsyncScriptedTransport": "convo.transport",
@@ -119,6 +123,8 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AnthropicTransport",
+    "AsyncAnthropicTransport",
     "AsyncCassetteTransport",
     "AsyncChat",
     "AsyncHTTPTransport",
