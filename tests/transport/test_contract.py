@@ -513,7 +513,8 @@ async def test_error_event_in_a_stream(rig: Rig) -> None:
     events.append({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
     transport = rig.make([reply_sse(events, "req_err_event")])
     seen: list[dict[str, Any]] = []
-    with pytest.raises(OverloadedError) as info:
+
+    async def read() -> None:
         stream = transport.stream(PAYLOAD)
         if hasattr(stream, "__aiter__"):
             async for event in stream:
@@ -521,6 +522,9 @@ async def test_error_event_in_a_stream(rig: Rig) -> None:
         else:
             for event in stream:
                 seen.append(event)
+
+    with pytest.raises(OverloadedError) as info:
+        await read()
     assert info.value.status_code == 529
     assert info.value.error_type == "overloaded_error"
     assert seen == events[:3]
