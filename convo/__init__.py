@@ -49,6 +49,7 @@ from convo.errors import (
     OverloadedError,
     PermissionDeniedError,
     RateLimitError,
+    RequestParamError,
     RequestTooLargeError,
     RuleError,
     SchemaVersionError,
@@ -60,13 +61,14 @@ from convo.errors import (
     TurnNotFoundError,
 )
 from convo.models import ModelProfile, profile_for, register_profile
+from convo.response_info import ResponseInfo, Usage, response_info
 from convo.rules import RULES, Rule
 from convo.turns import Origin, Role, Turn
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
 
 if TYPE_CHECKING:
-    from convo.chat import AsyncChat, Chat
+    from convo.chat import AsyncChat, Chat, RequestParams
     from convo.store import AsyncStore, Store, ThreadInfo
     from convo.transport import (
         AnthropicTransport,
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "AsyncChat": "convo.chat",
     "Chat": "convo.chat",
+    "RequestParams": "convo.chat",
     "AsyncStore": "convo.store",
     "Store": "convo.store",
     "ThreadInfo": "convo.store",
@@ -164,7 +167,10 @@ __all__ = [
     "Policy",
     "RateLimitError",
     "RedactedThinkingBlock",
+    "RequestParamError",
+    "RequestParams",
     "RequestTooLargeError",
+    "ResponseInfo",
     "RetryPolicy",
     "Role",
     "Rule",
@@ -189,9 +195,11 @@ __all__ = [
     "URLImageSource",
     "URLPDFSource",
     "UnknownBlock",
+    "Usage",
     "__version__",
     "accumulate",
     "profile_for",
     "register_profile",
+    "response_info",
     "tokens",
 ]
