@@ -16,7 +16,12 @@ from convo.chat import REQUEST_FIELDS, AsyncChat, Chat, RequestParams
 from convo.errors import CodecError, ConvoError, RequestParamError
 from convo.store import AsyncStore, Store
 from convo.testing.strategies import responses
-from convo.transport import AnthropicTransport, APIResponse, AsyncScriptedTransport, ScriptedTransport
+from convo.transport import (
+    AnthropicTransport,
+    APIResponse,
+    AsyncScriptedTransport,
+    ScriptedTransport,
+)
 
 MODEL = "claude-opus-4-6"
 
@@ -70,11 +75,9 @@ def test_a_typo_is_refused_before_anything_is_sent(store: Store, step: str) -> N
     transport = ScriptedTransport(["Hi"])
     chat = Chat(store, transport, "t1", model=MODEL)
     typo: dict[str, Any] = {"max_token": 5, "tool": []}
+    call = (lambda: chat.send("hi", **typo)) if step == "send" else lambda: chat.payload(**typo)
     with pytest.raises(RequestParamError) as info:
-        if step == "send":
-            chat.send("hi", **typo)
-        else:
-            chat.payload(**typo)
+        call()
     error = info.value
     assert isinstance(error, ConvoError) and isinstance(error, TypeError)
     assert error.unknown == ("max_token", "tool")
