@@ -233,6 +233,27 @@ def test_the_key_never_reaches_an_error_a_repr_a_log_or_a_cassette(
     assert transport.redact(f"x{API_KEY}y") == "x[redacted]y"
 
 
+def test_no_log_record_holds_the_key(sdk: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """At DEBUG, neither convo's nor the SDK's nor httpx2's records carry the key
+    (an honest server; one that echoes the key is above: convo's records stay clean)."""
+    caplog.set_level(logging.DEBUG)
+
+    def flaky(request: httpx2.Request) -> httpx2.Response:
+        if len(api.requests) == 1:
+            return httpx2.Response(
+                529, json=error_body("overloaded_error", "busy"), headers={"retry-after-ms": "1"}
+            )
+        return _message(request)
+
+    transport, api = sdk(flaky, max_retries=2)
+    transport.send(PAYLOAD)
+    transport.send_streaming(PAYLOAD)
+    transport.count_tokens(PAYLOAD)
+    assert len(api.requests) == 4
+    assert caplog.records
+    assert API_KEY not in _all_text(caplog.records)
+
+
 def test_a_connection_error_names_its_cause_without_the_key(sdk: Any) -> None:
     """An unreachable server: APIConnectionError naming the httpx2 failure."""
 
