@@ -92,8 +92,6 @@ class Rig:
     make: Callable[[list[tuple[Any, ...]]], Any]
     wire: Wire | None  # what the server received (None: no server)
     counts_attempts: bool = True  # cassettes do not record attempts
-    network: bool = True  # connection failures and broken streams can be scripted
-    failed_streams: bool = True  # a failed stream can be answered (cassettes record none)
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
 
@@ -142,6 +140,14 @@ class _ReplayFirst:
 
 
 RIG_NAMES = ["http-mock", "http-live", "sdk-mock", "sdk-live", "scripted", "cassette"]
+WIRE_NAMES = ["http-mock", "http-live", "sdk-mock", "sdk-live"]  # a server, retries, sockets
+
+
+def rigs(names: list[str]) -> Any:
+    """Run a test on these rigs only (a scenario the others cannot express)."""
+    return pytest.mark.parametrize(
+        "rig", [(n, m) for n in names for m in ("sync", "async")], indirect=True, ids=str
+    )
 
 
 @pytest.fixture(params=[(n, m) for n in RIG_NAMES for m in ("sync", "async")], ids=str)
@@ -213,7 +219,6 @@ async def rig(
     elif name == "sdk-live":
         made.wire, made.make = live_wire, lambda replies: sdk(live_wire, replies, url)
     elif name == "scripted":
-        made.network = False
         cls: Any = AsyncScriptedTransport if asynchronous else ScriptedTransport
 
         def scripted(replies: list[tuple[Any, ...]]) -> Any:
@@ -223,8 +228,7 @@ async def rig(
 
         made.make = scripted
     else:
-        made.wire, made.counts_attempts, made.network = mock_wire, False, False
-        made.failed_streams = False
+        made.wire, made.counts_attempts = mock_wire, False
         made.make = lambda replies: _ReplayFirst(
             tmp_path, http(mock_wire, replies, None), asynchronous
         )
@@ -376,21 +380,19 @@ async def test_a_refused_stream_maps_like_send(rig: Rig, status: int, kind: str)
         assert len(rig.wire.received) == tries
 
 
+@rigs(WIRE_NAMES)
 async def test_retries_then_success_counts_each_attempt_once(rig: Rig) -> None:
     """Two 529s then a reply: three requests on the wire (no retry on top of retries)."""
     overloaded = reply_json(529, error_body("overloaded_error", "busy"), "req_529", **FAST_RETRY)
     transport = rig.make([overloaded, overloaded, reply_json(200, MESSAGES["text"], "req_ok")])
-    if rig.name.startswith("scripted") or rig.name.startswith("cassette"):
-        pytest.skip("retries happen on the wire; these rigs have none")
     assert await call(transport, "send", PAYLOAD) == MESSAGES["text"]
     assert rig.wire is not None
     assert len(rig.wire.received) == 3
 
 
+@rigs([n for n in RIG_NAMES if n != "cassette"])  # a cassette records complete streams only
 async def test_error_event_in_a_stream(rig: Rig) -> None:
     """An error event after a 200 raises the class its type has without streaming."""
-    if not rig.failed_streams:
-        pytest.skip("a cassette records complete streams only")
     events = message_events(MESSAGES["text"])[:3]
     events.append({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
     transport = rig.make([reply_sse(events, "req_err_event")])
@@ -414,20 +416,18 @@ async def test_error_event_in_a_stream(rig: Rig) -> None:
         assert info.value.request_id == "req_err_event"
 
 
+@rigs([n for n in RIG_NAMES if n != "cassette"])
 async def test_stream_without_message_stop(rig: Rig) -> None:
     """A stream that just ends is a StreamError, never a short message."""
-    if not rig.failed_streams:
-        pytest.skip("a cassette records complete streams only")
     events = message_events(MESSAGES["tool"])[:-1]
     transport = rig.make([reply_sse(events)])
     with pytest.raises(StreamError):
         await call(transport, "send_streaming", PAYLOAD)
 
 
+@rigs(WIRE_NAMES)
 async def test_broken_stream(rig: Rig) -> None:
     """The connection dying mid-stream is a StreamError (not retried)."""
-    if not rig.network:
-        pytest.skip("this rig cannot break a connection")
     transport = rig.make([reply_sse(message_events(MESSAGES["thinking"]), break_after=3)])
     with pytest.raises(StreamError):
         await call(transport, "send_streaming", PAYLOAD)
@@ -435,12 +435,11 @@ async def test_broken_stream(rig: Rig) -> None:
     assert len(rig.wire.received) == 1
 
 
+@rigs(WIRE_NAMES)
 async def test_connection_failure_is_retried_then_raised(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No response: APIConnectionError after every attempt, attempts counted."""
-    if not rig.network:
-        pytest.skip("this rig has no connection to lose")
     # The SDK really sleeps its backoff (0.5 s, 1 s): shrink it, not the count.
     monkeypatch.setattr("anthropic._base_client.INITIAL_RETRY_DELAY", 0.001)
     transport = rig.make([("connect-error",)] * (MAX_RETRIES + 1))
