@@ -101,6 +101,9 @@ _SDK_ERRORS: Final = (
     httpx2.StreamError,
     ValueError,
 )
+# Before anything is sent the SDK also raises `TypeError` (no credential
+# to be found, a header it cannot build): a refusal, not a convo bug.
+_REQUEST_ERRORS: Final = (*_SDK_ERRORS, TypeError)
 
 
 class SyncClient(Protocol):
@@ -380,7 +383,7 @@ class AnthropicTransport(BaseTransport):
         try:
             raw = self._client.messages.with_raw_response.create(**args)
             return core.response(raw, raw.parse())
-        except _SDK_ERRORS as exc:
+        except _REQUEST_ERRORS as exc:
             raise core.error(exc) from None
 
     def count_tokens(self, payload: Payload) -> int:
@@ -389,7 +392,7 @@ class AnthropicTransport(BaseTransport):
         args = core.count_args(payload)
         try:
             result = self._client.messages.count_tokens(**args)
-        except _SDK_ERRORS as exc:
+        except _REQUEST_ERRORS as exc:
             raise core.error(exc) from None
         return core.input_tokens(result)
 
@@ -407,7 +410,7 @@ class AnthropicTransport(BaseTransport):
         args = core.message_args(payload)
         try:
             sdk_stream = self._client.messages.create(**args, stream=True)
-        except _SDK_ERRORS as exc:
+        except _REQUEST_ERRORS as exc:
             raise core.error(exc) from None
         try:
             check = _started(into, sdk_stream)
@@ -461,7 +464,7 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
         try:
             raw = await self._client.messages.with_raw_response.create(**args)
             return core.response(raw, await raw.parse())
-        except _SDK_ERRORS as exc:
+        except _REQUEST_ERRORS as exc:
             raise core.error(exc) from None
 
     async def count_tokens(self, payload: Payload) -> int:
@@ -470,7 +473,7 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
         args = core.count_args(payload)
         try:
             result = await self._client.messages.count_tokens(**args)
-        except _SDK_ERRORS as exc:
+        except _REQUEST_ERRORS as exc:
             raise core.error(exc) from None
         return core.input_tokens(result)
 
@@ -483,7 +486,7 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
         args = core.message_args(payload)
         try:
             sdk_stream = await self._client.messages.create(**args, stream=True)
-        except _SDK_ERRORS as exc:
+        except _REQUEST_ERRORS as exc:
             raise core.error(exc) from None
         try:
             check = _started(into, sdk_stream)

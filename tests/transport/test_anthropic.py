@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from convo import Conversation
 from convo.errors import (
     APIConnectionError,
+    APITimeoutError,
     AuthenticationError,
     CodecError,
     OverloadedError,
@@ -343,3 +344,75 @@ def test_every_sample_message_round_trips(sdk: Any) -> None:
     for message in MESSAGES.values():
         transport, _ = sdk(lambda _, m=message: httpx2.Response(200, json=m))
         assert transport.send(PAYLOAD) == message
+
+
+def test_a_timeout_is_an_api_timeout_error(sdk: Any) -> None:
+    """httpx2's timeout, through the SDK's APITimeoutError, becomes convo's; retried by the SDK."""
+
+    def slow(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ReadTimeout("too slow", request=request)
+
+    transport, api = sdk(slow)
+    with pytest.raises(APITimeoutError, match="ReadTimeout") as info:
+        transport.send(PAYLOAD)
+    assert info.value.attempts == 1
+    assert len(api.requests) == 1
+
+
+def test_an_unreadable_response_is_a_codec_error(sdk: Any) -> None:
+    """A client with strict validation refusing a malformed body: CodecError."""
+    transport, _ = sdk(
+        lambda _: httpx2.Response(200, json={"input_tokens": "many"}),
+        _strict_response_validation=True,
+    )
+    with pytest.raises(CodecError, match="could not read the response"):
+        transport.send(PAYLOAD)
+    with pytest.raises(CodecError):
+        transport.count_tokens(PAYLOAD)
+
+
+def test_a_count_that_is_not_an_integer_is_a_codec_error(sdk: Any) -> None:
+    """The SDK does not validate by default: convo checks the count itself."""
+    transport, _ = sdk(lambda _: httpx2.Response(200, json={"input_tokens": "many"}))
+    with pytest.raises(CodecError, match="input_tokens"):
+        transport.count_tokens(PAYLOAD)
+
+
+def test_a_client_without_credentials_is_a_transport_error() -> None:
+    """The SDK cannot authenticate: a TransportError before anything is sent."""
+    recorder = Recorder(_message)
+    with anthropic.Anthropic(
+        api_key=None, http_client=httpx2.Client(transport=httpx2.MockTransport(recorder))
+    ) as client:
+        transport = AnthropicTransport(client)
+        with pytest.raises(TransportError, match="authentication"):
+            transport.send(PAYLOAD)
+        with pytest.raises(TransportError, match="authentication"):
+            list(transport.stream(PAYLOAD))
+    assert recorder.requests == []
+
+
+def test_leaving_a_stream_early_closes_the_response(sdk: Any) -> None:
+    """Closing the EventStream after one event releases the SDK's response."""
+    chunks = [encode_event(e) for e in message_events(TEXT_MESSAGE)]
+
+    class Body(httpx2.SyncByteStream):
+        closed = False
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield from chunks
+
+        def close(self) -> None:
+            Body.closed = True
+
+    def reply(_: httpx2.Request) -> httpx2.Response:
+        headers = {"content-type": "text/event-stream", "request-id": "req_early"}
+        return httpx2.Response(200, stream=Body(), headers=headers)
+
+    transport, _ = sdk(reply)
+    with transport.stream(PAYLOAD) as events:
+        first = next(events)
+        assert not Body.closed
+    assert first["type"] == "message_start"
+    assert events.request_id == "req_early"
+    assert Body.closed
