@@ -40,6 +40,9 @@ from convo.transport import (
 from convo.transport._sse import encode_event
 from tests.transport._support import API_KEY, MESSAGES, PAYLOAD, TEXT_MESSAGE, error_body
 
+# The sample payloads name models that some SDK versions warn about.
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
