@@ -19,7 +19,13 @@ from typing import Any, Literal, TypedDict
 
 from convo.errors import RequestParamError
 
-__all__ = ["REQUEST_FIELDS", "RESERVED_FIELDS", "RequestParams", "check_request_params", "check_reserved"]
+__all__ = [
+    "REQUEST_FIELDS",
+    "RESERVED_FIELDS",
+    "RequestParams",
+    "check_request_params",
+    "check_reserved",
+]
 
 
 class RequestParams(TypedDict, total=False):

@@ -128,7 +128,9 @@ class _Secrets:
     def __init__(self, client: object) -> None:
         values = (getattr(client, name, None) for name in _SECRET_ATTRIBUTES)
         # Longest first: a key that contains another is removed whole.
-        self._values = sorted({v for v in values if isinstance(v, str) and v}, key=len, reverse=True)
+        self._values = sorted(
+            {v for v in values if isinstance(v, str) and v}, key=len, reverse=True
+        )
 
     def __repr__(self) -> str:
         return "<redacted>"
@@ -309,7 +311,9 @@ class _Core:
     def response(self, raw: Any, message: Any) -> APIResponse:
         """The parsed ``message`` of the raw response ``raw``, with its request id."""
         headers = raw.headers
-        return APIResponse(self.plain(message), request_id=headers.get("request-id"), headers=headers)
+        return APIResponse(
+            self.plain(message), request_id=headers.get("request-id"), headers=headers
+        )
 
     @staticmethod
     def input_tokens(result: Any) -> int:

@@ -82,7 +82,10 @@ def sdk() -> Iterator[Callable[..., tuple[AnthropicTransport, Recorder]]]:
     clients: list[anthropic.Anthropic] = []
 
     def make(
-        reply: Handler = _message, *, transport_options: dict[str, Any] | None = None, **options: Any
+        reply: Handler = _message,
+        *,
+        transport_options: dict[str, Any] | None = None,
+        **options: Any,
     ) -> tuple[AnthropicTransport, Recorder]:
         recorder = Recorder(reply)
         options.setdefault("api_key", API_KEY)
@@ -145,7 +148,9 @@ def test_without_betas_the_client_decides(sdk: Any) -> None:
     transport, api = sdk()
     transport.send(PAYLOAD)
     assert "anthropic-beta" not in api.requests[0].headers
-    assert api.requests[0].headers["anthropic-version"] == anthropic._constants.ANTHROPIC_API_VERSION  # type: ignore[attr-defined]
+    assert (
+        api.requests[0].headers["anthropic-version"] == anthropic._constants.ANTHROPIC_API_VERSION
+    )  # type: ignore[attr-defined]
 
 
 def test_a_conversation_payload_goes_through_unchanged(sdk: Any) -> None:
@@ -300,7 +305,9 @@ def test_the_sdk_fold_convos_fold_and_send_agree(message: dict[str, Any]) -> Non
     def reply(request: httpx2.Request) -> httpx2.Response:
         if json.loads(request.content).get("stream"):
             content = b"".join(encode_event(e) for e in message_events(message, chunk_size=3))
-            return httpx2.Response(200, content=content, headers={"content-type": "text/event-stream"})
+            return httpx2.Response(
+                200, content=content, headers={"content-type": "text/event-stream"}
+            )
         return httpx2.Response(200, json=message)
 
     with anthropic.Anthropic(
@@ -323,11 +330,15 @@ async def test_async_transport_over_a_mock(tmp_path: Path) -> None:
         if request.url.path.endswith("count_tokens"):
             return httpx2.Response(200, json={"input_tokens": 9})
         if len(calls) == 4:
-            return httpx2.Response(529, json=error_body("overloaded_error", "busy"), headers={"request-id": "req_x"})
+            return httpx2.Response(
+                529, json=error_body("overloaded_error", "busy"), headers={"request-id": "req_x"}
+            )
         return _message(request)
 
     client = anthropic.AsyncAnthropic(
-        api_key=API_KEY, max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(reply))
+        api_key=API_KEY,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(reply)),
     )
     async with AsyncAnthropicTransport(client, betas=["b1"]) as transport:
         assert await transport.send(PAYLOAD) == TEXT_MESSAGE
