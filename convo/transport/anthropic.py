@@ -44,6 +44,7 @@ loads it on first use of these names (``pip install 'convo[anthropic]'``).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, Final, Protocol
@@ -333,6 +334,22 @@ class _Core:
         )
 
 
+def _check_client(client: object, *, asynchronous: bool) -> None:
+    """Refuse a client this transport cannot drive (a clear TypeError, not one from deep inside)."""
+    messages = getattr(client, "messages", None)
+    create = getattr(messages, "create", None)
+    if create is None:
+        raise TypeError(
+            f"{type(client).__name__} has no messages.create: pass an anthropic client "
+            "(Anthropic, AnthropicBedrock, AnthropicVertex...)"
+        )
+    if inspect.iscoroutinefunction(inspect.unwrap(create)) != asynchronous:
+        wanted = "AsyncAnthropicTransport" if not asynchronous else "AnthropicTransport"
+        raise TypeError(
+            f"{type(client).__name__} is {'not ' if asynchronous else ''}an async client: use {wanted}"
+        )
+
+
 def _started(into: EventStream | AsyncEventStream, sdk_stream: Any) -> StreamCheck:
     response = sdk_stream.response
     into.request_id = response.headers.get("request-id")
@@ -358,6 +375,7 @@ class AnthropicTransport(BaseTransport):
         betas: Iterable[str] = (),
         api_version: str | None = None,
     ) -> None:
+        _check_client(client, asynchronous=False)
         self._client = client
         self._core = _Core(client, betas, api_version)
 
@@ -446,6 +464,7 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
         betas: Iterable[str] = (),
         api_version: str | None = None,
     ) -> None:
+        _check_client(client, asynchronous=True)
         self._client = client
         self._core = _Core(client, betas, api_version)
 

@@ -430,3 +430,19 @@ def test_leaving_a_stream_early_closes_the_response(sdk: Any) -> None:
     assert first["type"] == "message_start"
     assert events.request_id == "req_early"
     assert Body.closed
+
+
+async def test_a_client_of_the_wrong_kind_is_refused_up_front() -> None:
+    """An async client for the sync transport (or the reverse, or no client): TypeError."""
+    sync, asynchronous = (
+        anthropic.Anthropic(api_key=API_KEY),
+        anthropic.AsyncAnthropic(api_key=API_KEY),
+    )
+    with pytest.raises(TypeError, match="AsyncAnthropicTransport"):
+        AnthropicTransport(asynchronous)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="use AnthropicTransport"):
+        AsyncAnthropicTransport(sync)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"messages\.create"):
+        AnthropicTransport(object())  # type: ignore[arg-type]
+    sync.close()
+    await asynchronous.close()
