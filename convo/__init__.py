@@ -69,6 +69,7 @@ from convo.errors import (
     OverloadedError,
     PermissionDeniedError,
     RateLimitError,
+    RequestParamError,
     RequestTooLargeError,
     RuleError,
     SchemaVersionError,
@@ -80,6 +81,7 @@ from convo.errors import (
     TurnNotFoundError,
 )
 from convo.models import ModelProfile, profile_for, register_profile
+from convo.response_info import ResponseInfo, Usage, response_info
 from convo.rules import RULES, Rule, version_rules, without_removed_params
 from convo.turns import ROLES, Origin, Role, Turn
 from convo.versions import API_VERSIONS, DEFAULT_API_VERSION, VERSIONS, ApiVersion, VersionInfo
@@ -87,9 +89,11 @@ from convo.versions import API_VERSIONS, DEFAULT_API_VERSION, VERSIONS, ApiVersi
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
 
 if TYPE_CHECKING:
-    from convo.chat import AsyncChat, Chat
+    from convo.chat import AsyncChat, Chat, RequestParams
     from convo.store import AsyncStore, Store, ThreadInfo
     from convo.transport import (
+        AnthropicTransport,
+        AsyncAnthropicTransport,
         AsyncCassetteTransport,
         AsyncHTTPTransport,
         AsyncScriptedTransport,
@@ -105,9 +109,12 @@ if TYPE_CHECKING:
 _LAZY = {
     "AsyncChat": "convo.chat",
     "Chat": "convo.chat",
+    "RequestParams": "convo.chat",
     "AsyncStore": "convo.store",
     "Store": "convo.store",
     "ThreadInfo": "convo.store",
+    "AnthropicTransport": "convo.transport",
+    "AsyncAnthropicTransport": "convo.transport",
     "AsyncCassetteTransport": "convo.transport",
     "AsyncHTTPTransport": "convo.transport",
     "AsyncScriptedTransport": "convo.transport",
@@ -147,6 +154,8 @@ __all__ = [
     "APITimeoutError",
     "AdvisorToolResultBlock",
     "ApiVersion",
+    "AnthropicTransport",
+    "AsyncAnthropicTransport",
     "AsyncCassetteTransport",
     "AsyncChat",
     "AsyncHTTPTransport",
@@ -196,7 +205,10 @@ __all__ = [
     "Policy",
     "RateLimitError",
     "RedactedThinkingBlock",
+    "RequestParamError",
+    "RequestParams",
     "RequestTooLargeError",
+    "ResponseInfo",
     "RetryPolicy",
     "Role",
     "Rule",
@@ -231,10 +243,12 @@ __all__ = [
     "WebFetchToolResultBlock",
     "WebSearchToolResultBlock",
     "VersionInfo",
+    "Usage",
     "__version__",
     "accumulate",
     "profile_for",
     "register_profile",
+    "response_info",
     "tokens",
     "version_rules",
     "without_removed_params",

@@ -17,6 +17,7 @@ The tree::
     │   └── SchemaVersionError                 .database_revision, .head_revision
     ├── BudgetError(ConvoError, ValueError)    .budget, .needed
     ├── ChatStateError(ConvoError, ValueError) a Chat step that does not fit its state
+    ├── RequestParamError(ConvoError, TypeError) .unknown, .known: not a request field
     └── TransportError(ConvoError)
         ├── APIConnectionError
         │   └── APITimeoutError
@@ -63,6 +64,7 @@ __all__ = [
     "OverloadedError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestParamError",
     "RequestTooLargeError",
     "RuleError",
     "SchemaVersionError",
@@ -293,6 +295,45 @@ class ChatStateError(ConvoError, ValueError):
     """The chat is not in a state where this step makes sense (e.g.
     ``resume()`` when the last reply was not paused, or a replay whose new
     replies no longer match the recorded tool calls)."""
+
+
+class RequestParamError(ConvoError, TypeError):
+    """A keyword given to a ``Chat`` step is not a known request field.
+
+    ``unknown`` are the offending names, ``known`` every accepted one.  It
+    is raised before anything is sent; a field convo does not know yet goes
+    in ``extra={...}``.
+    """
+
+    unknown: tuple[str, ...]
+    known: tuple[str, ...]
+    where: str
+
+    def __init__(self, unknown: Sequence[str], *, known: Sequence[str], where: str = "send") -> None:
+        import difflib
+
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=1)
+            hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+        plural = "s" if len(unknown) != 1 else ""
+        super().__init__(
+            f"{where}() got unknown request field{plural} {', '.join(hints)}; the known "
+            f"fields are: {', '.join(known)}; pass a field convo does not know yet in "
+            "extra={...}",
+            unknown=tuple(unknown),
+            known=tuple(known),
+            where=where,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_param_error, (type(self), self.unknown, self.known, self.where))
+
+
+def _rebuild_param_error(
+    cls: type[RequestParamError], unknown: tuple[str, ...], known: tuple[str, ...], where: str
+) -> RequestParamError:
+    return cls(unknown, known=known, where=where)
 
 
 class TransportError(ConvoError):

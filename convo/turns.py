@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, NoReturn, get_args
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 import orjson
 
@@ -28,6 +28,9 @@ from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_from_json, block_to_json, content_from_json, dumps
 from convo.errors import CodecError, HashMismatchError
+
+if TYPE_CHECKING:
+    from convo.response_info import ResponseInfo
 
 __all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn", "is_sdk_object"]
 
@@ -200,6 +203,13 @@ class Turn:
             object.__setattr__(self, "_meta", _loads_frozen(self._meta_text, self.id))
         assert self._meta is not None
         return self._meta
+
+    @property
+    def info(self) -> ResponseInfo:
+        """``meta`` as a typed view: id, model, stop_reason, usage... (``convo.response_info``)."""
+        from convo.response_info import response_info
+
+        return response_info(self)
 
     @property
     def shorthand(self) -> bool:

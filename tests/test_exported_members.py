@@ -16,7 +16,8 @@ def test_all_has_no_duplicates_and_includes_the_contract():
     """The names the issues promise are exported."""
     assert len(convo.__all__) == len(set(convo.__all__))
     for name in ("Conversation", "Turn", "TextBlock", "ImageBlock", "ToolUseBlock",
-                 "ToolResultBlock", "UnknownBlock", "RuleError", "NotSendableError", "ConvoError"):
+                 "ToolResultBlock", "UnknownBlock", "RuleError", "NotSendableError", "ConvoError",
+                 "AnthropicTransport", "AsyncAnthropicTransport"):
         assert name in convo.__all__
     # Issue 10: today's block catalogue, typed, and the policies/roles.
     for name in ("ServerToolUseBlock", "ServerToolResultBlock", "WebSearchToolResultBlock",
@@ -40,12 +41,12 @@ def test_api_version_names_are_exported():
 
 
 def test_import_convo_stays_light():
-    """`import convo` loads neither SQLAlchemy nor httpx until they are used."""
+    """`import convo` loads neither SQLAlchemy, httpx nor the anthropic SDK until used."""
     import subprocess
     import sys
 
     code = (
-        "import sys, convo; heavy = [m for m in ('sqlalchemy', 'httpx') if m in sys.modules];"
+        "import sys, convo; heavy = [m for m in ('sqlalchemy', 'httpx', 'anthropic') if m in sys.modules];"
         "print(','.join(heavy)); convo.Store; print('sqlalchemy' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

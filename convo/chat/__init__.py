@@ -14,6 +14,11 @@ database and the attempted conversation stays on the chat as
 from this one) or ``chat.reload()`` (take the other writer's thread and
 send again).
 
+Every step takes the request fields as typed keywords (``RequestParams``:
+``send("hi", max_tokens=50, tools=[...])``); an unknown one raises
+``RequestParamError`` before anything is sent, and fields convo does not
+know yet go in ``extra={...}``.
+
 ``AsyncChat`` is the asyncio twin (``AsyncStore`` + ``AsyncTransport``).
 Layer: above ``store`` and ``transport``; only ``convo.cli`` imports it.
 """
@@ -26,16 +31,20 @@ from convo.chat._core import (
     TextCallback,
     ToolHandler,
 )
+from convo.chat._params import REQUEST_FIELDS, RequestParams
 from convo.chat._sync import Chat
-from convo.errors import ChatStateError
+from convo.errors import ChatStateError, RequestParamError
 
 __all__ = [
     "DEFAULT_CONTINUE_PROMPT",
     "DEFAULT_MAX_TOKENS",
+    "REQUEST_FIELDS",
     "AsyncChat",
     "Chat",
     "ChatStateError",
     "ContinueMode",
+    "RequestParamError",
+    "RequestParams",
     "TextCallback",
     "ToolHandler",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from convo.blocks import ToolUseBlock
 from convo.conversation import Conversation, Policy, System
@@ -26,6 +26,7 @@ from convo.chat._core import (
     _unique,
     _with_request_id,
 )
+from convo.chat._params import RequestParams, check_request_params
 from convo.chat._replay import (
     _pump,
     _replay_plan,
@@ -76,10 +77,26 @@ class AsyncChat(_Core):
         store: AsyncStore,
         transport: AsyncTransport,
         thread: str,
-        **options: Any,
+        *,
+        model: str,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        system: System = None,
+        params: Mapping[str, Any] | None = None,
+        title: str | None = None,
+        policy: Policy = "strict",
     ) -> AsyncChat:
-        """Build a chat and load its thread (``Chat``'s keyword options)."""
-        chat = cls(store, transport, thread, **options)
+        """Build a chat and load its thread (``Chat``'s keywords)."""
+        chat = cls(
+            store,
+            transport,
+            thread,
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            params=params,
+            title=title,
+            policy=policy,
+        )
         await chat.load()
         return chat
 
@@ -108,12 +125,14 @@ class AsyncChat(_Core):
         on_text: TextCallback | None = None,
         origin: Origin = "human",
         meta: Mapping[str, Any] | None = None,
-        **params: Any,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """See ``Chat.send``."""
+        check_request_params(params, where="send")
         await self._ready()
         step = self._user_step(content, prefill=prefill, origin=origin, meta=meta)
-        return await self._exchange(step, stream, on_text, params)
+        return await self._exchange(step, stream, on_text, params, extra, "send")
 
     async def tool_results(
         self,
@@ -122,26 +141,40 @@ class AsyncChat(_Core):
         errors: Sequence[str] = (),
         stream: bool = False,
         on_text: TextCallback | None = None,
-        **params: Any,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """See ``Chat.tool_results``."""
+        check_request_params(params, where="tool_results")
         await self._ready()
         step = self.conversation.tool_results(results, errors=errors)
-        return await self._exchange(step, stream, on_text, params)
+        return await self._exchange(step, stream, on_text, params, extra, "tool_results")
 
     async def respond(
-        self, *, stream: bool = False, on_text: TextCallback | None = None, **params: Any
+        self,
+        *,
+        stream: bool = False,
+        on_text: TextCallback | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """See ``Chat.respond``."""
+        check_request_params(params, where="respond")
         await self._ready()
-        return await self._exchange(self._respond_step(), stream, on_text, params)
+        return await self._exchange(self._respond_step(), stream, on_text, params, extra, "respond")
 
     async def resume(
-        self, *, stream: bool = False, on_text: TextCallback | None = None, **params: Any
+        self,
+        *,
+        stream: bool = False,
+        on_text: TextCallback | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """See ``Chat.resume``."""
+        check_request_params(params, where="resume")
         await self._ready()
-        return await self._exchange(self._resume_step(), stream, on_text, params)
+        return await self._exchange(self._resume_step(), stream, on_text, params, extra, "resume")
 
     async def continue_(
         self,
@@ -150,12 +183,14 @@ class AsyncChat(_Core):
         mode: ContinueMode = "auto",
         stream: bool = False,
         on_text: TextCallback | None = None,
-        **params: Any,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """See ``Chat.continue_``."""
+        check_request_params(params, where="continue_")
         await self._ready()
         step = self._continue_step(prompt, mode, params.get("model", self.model))
-        return await self._exchange(step, stream, on_text, params)
+        return await self._exchange(step, stream, on_text, params, extra, "continue_")
 
     async def commit(self, conversation: Conversation) -> None:
         """See ``Chat.commit``."""
@@ -169,8 +204,10 @@ class AsyncChat(_Core):
         stream: bool,
         on_text: TextCallback | None,
         params: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        where: str = "send",
     ) -> Turn:
-        payload = self._prepare(step, params)
+        payload = self._prepare(step, params, extra, where)
         if stream:
             response = await self._stream(payload, on_text)
         else:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import attrs
 
 from convo.blocks import Block, TextBlock, ToolResultBlock, ToolUseBlock
+from convo.chat._params import RequestParams, check_request_params, check_reserved
 from convo.conversation import Conversation, Policy, System
 from convo.errors import ChatStateError
 from convo.models import profile_for
@@ -30,8 +31,6 @@ TextCallback = Callable[[str], object]
 """Called with each text delta of a streamed reply."""
 ToolHandler = Callable[[ToolUseBlock], str | Block | Sequence[Block] | ToolResultBlock]
 """Computes the result of one tool call (``replay(tool_handler=...)``)."""
-
-_RESERVED = frozenset({"messages", "system", "stream", "api_version"})
 
 
 # -- the parts both chats share (no I/O) -------------------------------------
@@ -116,22 +115,35 @@ class _Core:
         """The last request body this chat sent (or tried to send)."""
         return self._last_payload
 
-    def payload(self, **params: Any) -> dict[str, Any]:
-        """The request body the current conversation would be sent as."""
-        model, max_tokens, merged = self._request_params(params)
+    def payload(
+        self, *, extra: Mapping[str, Any] | None = None, **params: Unpack[RequestParams]
+    ) -> dict[str, Any]:
+        """The request body the current conversation would be sent as
+        (``params`` and ``extra`` as a step takes them)."""
+        model, max_tokens, merged = self._request_params(params, extra, "payload")
         return self.conversation.to_payload(model, max_tokens, **merged)
 
     # -- building requests -----------------------------------------------
 
-    def _request_params(self, params: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:
-        extra = dict(params)
-        model = extra.pop("model", self.model)
-        max_tokens = extra.pop("max_tokens", self.max_tokens)
-        return model, max_tokens, {**self.params, **_check_params(extra)}
+    def _request_params(
+        self, params: Mapping[str, Any], extra: Mapping[str, Any] | None, where: str
+    ) -> tuple[str, int, dict[str, Any]]:
+        given = dict(params)
+        check_request_params(given, where=where)
+        fields = {**_check_params(dict(extra or {})), **given}
+        model = fields.pop("model", self.model)
+        max_tokens = fields.pop("max_tokens", self.max_tokens)
+        return model, max_tokens, {**self.params, **fields}
 
-    def _prepare(self, conversation: Conversation, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _prepare(
+        self,
+        conversation: Conversation,
+        params: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        where: str = "send",
+    ) -> dict[str, Any]:
         """Check ``conversation`` and build its payload (raises before any I/O)."""
-        model, max_tokens, merged = self._request_params(params)
+        model, max_tokens, merged = self._request_params(params, extra, where)
         conversation.check_sendable(
             model, max_tokens=max_tokens, api_version=self._api_version(), **merged
         )
@@ -270,13 +282,7 @@ class _Core:
 
 
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:
-    bad = _RESERVED.intersection(params)
-    if bad:
-        raise ValueError(
-            f"{sorted(bad)} cannot be request params: messages and system come from the "
-            "conversation, streaming is chosen with send(stream=True), and the API "
-            "version is the transport's"
-        )
+    check_reserved(params)
     return params
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from convo.conversation import Conversation, Policy, System
 from convo.errors import ChatStateError, ThreadNotFoundError
@@ -24,6 +24,7 @@ from convo.chat._core import (
     _unique,
     _with_request_id,
 )
+from convo.chat._params import RequestParams, check_request_params
 from convo.chat._replay import (
     _pump,
     _replay_plan,
@@ -81,6 +82,34 @@ class Chat(_Core):
         self.transport = transport
         self.reload()
 
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        transport: Transport,
+        thread: str,
+        *,
+        model: str,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        system: System = None,
+        params: Mapping[str, Any] | None = None,
+        title: str | None = None,
+        policy: Policy = "strict",
+    ) -> Chat:
+        """Build a chat on ``thread`` and load it: the constructor, named as
+        ``AsyncChat.open`` is (same keywords)."""
+        return cls(
+            store,
+            transport,
+            thread,
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            params=params,
+            title=title,
+            policy=policy,
+        )
+
     def reload(self) -> Conversation:
         """Load the thread from the store again (dropping ``pending``)."""
         try:
@@ -102,7 +131,8 @@ class Chat(_Core):
         on_text: TextCallback | None = None,
         origin: Origin = "human",
         meta: Mapping[str, Any] | None = None,
-        **params: Any,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """Append a user turn, send, append the reply, save; return the reply.
 
@@ -119,7 +149,9 @@ class Chat(_Core):
             origin: the user turn's origin (``human``; ``synthetic`` for
                 text the program wrote).
             meta: the user turn's meta.
-            params: request fields for this call only; ``model`` and
+            extra: request fields convo does not know yet, sent unchecked.
+            params: request fields for this call only (``RequestParams``:
+                ``tools``, ``thinking``, ``temperature``...); ``model`` and
                 ``max_tokens`` override the chat's.
 
         Returns:
@@ -127,13 +159,16 @@ class Chat(_Core):
             ``stop_reason``, ``tool_results``, ``resume``, ``continue_``).
 
         Raises:
+            RequestParamError: a keyword is not a known request field
+                (nothing was sent).
             RuleError: the user turn breaks an append rule, or
                 ``NotSendableError`` for a send rule (nothing was sent).
             TransportError: the request failed (nothing was saved).
             ConflictError: another writer moved the thread; see ``pending``.
         """
+        check_request_params(params, where="send")
         step = self._user_step(content, prefill=prefill, origin=origin, meta=meta)
-        return self._exchange(step, stream, on_text, params)
+        return self._exchange(step, stream, on_text, params, extra, "send")
 
     def tool_results(
         self,
@@ -142,7 +177,8 @@ class Chat(_Core):
         errors: Sequence[str] = (),
         stream: bool = False,
         on_text: TextCallback | None = None,
-        **params: Any,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """Answer the last reply's tool calls and send; return the next reply.
 
@@ -150,11 +186,17 @@ class Chat(_Core):
         block or blocks, or a ``ToolResultBlock``); ids in ``errors`` are
         sent with ``is_error: true``.
         """
+        check_request_params(params, where="tool_results")
         step = self.conversation.tool_results(results, errors=errors)
-        return self._exchange(step, stream, on_text, params)
+        return self._exchange(step, stream, on_text, params, extra, "tool_results")
 
     def respond(
-        self, *, stream: bool = False, on_text: TextCallback | None = None, **params: Any
+        self,
+        *,
+        stream: bool = False,
+        on_text: TextCallback | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """Send the thread as it stands and save the reply: for a thread that
         ends with a user turn (an imported payload) or a prefill.
@@ -162,10 +204,16 @@ class Chat(_Core):
         Raises:
             ChatStateError: the thread is empty or ends with a model reply.
         """
-        return self._exchange(self._respond_step(), stream, on_text, params)
+        check_request_params(params, where="respond")
+        return self._exchange(self._respond_step(), stream, on_text, params, extra, "respond")
 
     def resume(
-        self, *, stream: bool = False, on_text: TextCallback | None = None, **params: Any
+        self,
+        *,
+        stream: bool = False,
+        on_text: TextCallback | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """Continue a reply the API paused (``stop_reason == "pause_turn"``).
 
@@ -176,7 +224,8 @@ class Chat(_Core):
         Raises:
             ChatStateError: the last reply was not paused.
         """
-        return self._exchange(self._resume_step(), stream, on_text, params)
+        check_request_params(params, where="resume")
+        return self._exchange(self._resume_step(), stream, on_text, params, extra, "resume")
 
     def continue_(
         self,
@@ -185,7 +234,8 @@ class Chat(_Core):
         mode: ContinueMode = "auto",
         stream: bool = False,
         on_text: TextCallback | None = None,
-        **params: Any,
+        extra: Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> Turn:
         """Continue a reply cut off by ``max_tokens``.
 
@@ -201,9 +251,10 @@ class Chat(_Core):
             ChatStateError: the last reply did not stop at ``max_tokens``,
                 or was cut off inside a tool call.
         """
+        check_request_params(params, where="continue_")
         model = params.get("model", self.model)
         step = self._continue_step(prompt, mode, model)
-        return self._exchange(step, stream, on_text, params)
+        return self._exchange(step, stream, on_text, params, extra, "continue_")
 
     def commit(self, conversation: Conversation) -> None:
         """Save turns written by the program without sending anything
@@ -220,8 +271,10 @@ class Chat(_Core):
         stream: bool,
         on_text: TextCallback | None,
         params: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        where: str = "send",
     ) -> Turn:
-        payload = self._prepare(step, params)
+        payload = self._prepare(step, params, extra, where)
         response = self._stream(payload, on_text) if stream else self._send(payload)
         replied = step.append_response(response)
         self._save(replied)

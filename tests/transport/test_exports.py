@@ -24,6 +24,8 @@ def test_all_is_pinned() -> None:
     assert convo.transport.__all__ == [
         "APIResponse",
         "Accumulator",
+        "AnthropicTransport",
+        "AsyncAnthropicTransport",
         "AsyncCassetteTransport",
         "AsyncEventStream",
         "AsyncHTTPTransport",
@@ -65,6 +67,12 @@ async def test_every_transport_satisfies_its_protocol(tmp_path: pathlib.Path) ->
         AsyncScriptedTransport([]),
         AsyncCassetteTransport(tmp_path / "c.json"),
     ]
+    import anthropic
+
+    from convo.transport import AnthropicTransport, AsyncAnthropicTransport
+
+    sync.append(AnthropicTransport(anthropic.Anthropic(api_key=API_KEY)))
+    asynchronous.append(AsyncAnthropicTransport(anthropic.AsyncAnthropic(api_key=API_KEY)))
     for transport in sync:
         assert isinstance(transport, Transport)
         assert not inspect.iscoroutinefunction(transport.send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import pathlib
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -555,10 +556,16 @@ def test_translation_refuses_foreign_exceptions() -> None:
 
 
 def test_httpx_is_translated_in_one_module() -> None:
-    """Only ``http.py`` imports httpx: the error boundary has one place."""
+    """Only ``http.py`` imports httpx: the error boundary has one place (and only
+    ``anthropic.py`` imports the SDK's own HTTP client, httpx2)."""
     package = pathlib.Path(convo.transport.__file__).parent
-    importers = sorted(p.name for p in package.glob("*.py") if "import httpx" in p.read_text())
-    assert importers == ["http.py"]
+
+    def importers(module: str) -> list[str]:
+        pattern = re.compile(rf"^\s*(import|from) {module}\b(?!\w)", re.MULTILINE)
+        return sorted(p.name for p in package.glob("*.py") if pattern.search(p.read_text()))
+
+    assert importers("httpx") == ["http.py"]
+    assert importers("httpx2") == ["anthropic.py"]
 
 
 # -- token counting --------------------------------------------------------------------

@@ -8,23 +8,38 @@ from __future__ import annotations
 
 from typing import Any, assert_type
 
+import anthropic
+
 from convo import (
     DEFAULT_API_VERSION,
+    AnthropicTransport,
     ApiVersion,
+    AsyncAnthropicTransport,
+    AsyncChat,
+    AsyncStore,
+    AsyncTransport,
+    Chat,
     Conversation,
     FrozenDict,
     ImageBlock,
     NotSendableError,
     Policy,
+    RequestParams,
+    ResponseInfo,
     RuleError,
     ServerToolUseBlock,
+    Store,
     TextBlock,
     ToolUseBlock,
+    Transport,
     Turn,
+    Usage,
     profile_for,
+    response_info,
     version_rules,
     without_removed_params,
 )
+from convo.transport import APIResponse
 
 
 def build() -> Conversation:
@@ -61,3 +76,53 @@ def catalogue(response: object) -> Conversation:
     assert_type(block.extra, FrozenDict)
     assert_type(Conversation.from_payload({"messages": []}, policy=None).policy, Policy)
     return c.append("assistant", [block], origin="model")
+# -- typed construction (issue 14): mistakes mypy must catch ------------------------
+# Each `# type: ignore[code]` below is an expectation: strict mode's
+# warn_unused_ignores fails the run if the line stops being an error.
+
+
+def typed_chat(store: Store, transport: Transport) -> None:
+    chat = Chat(store, transport, "t1", model="claude-opus-4-6", max_tokens=64)
+    same = Chat.open(store, transport, "t1", model="claude-opus-4-6", title="T")
+    assert_type(same, Chat)
+    turn = chat.send("hi", max_tokens=5, temperature=0.2, tools=[], extra={"new_field": 1})
+    chat.send("hi", max_token=5)  # type: ignore[call-arg]
+    chat.send("hi", max_tokens="5")  # type: ignore[arg-type]
+    chat.send("hi", service_tier="fastest")  # type: ignore[arg-type]
+    chat.respond(tool=[])  # type: ignore[call-arg]
+    chat.payload(temprature=0.1)  # type: ignore[call-arg]
+    Chat(store, transport, "t1")  # type: ignore[call-arg]
+    Chat(store, transport, "t1", model="m", max_token=5)  # type: ignore[call-arg]
+    info = turn.info
+    assert_type(info, ResponseInfo)
+    assert_type(info.stop_reason, str | None)
+    assert_type(info.model, str | None)
+    assert_type(info.id, str | None)
+    assert_type(info.request_id, str | None)
+    assert_type(info.usage, Usage | None)
+    if info.usage is not None:
+        assert_type(info.usage.input_tokens, int | None)
+        assert_type(info.usage.total_input_tokens, int | None)
+    assert_type(response_info(turn), ResponseInfo)
+    fields: RequestParams = {"max_tokens": 5, "thinking": {"type": "adaptive"}}
+    chat.send("hi", **fields)
+    bad: RequestParams = {"max_token": 5}  # type: ignore[typeddict-unknown-key]
+    del bad
+
+
+async def typed_async_chat(store: AsyncStore, transport: AsyncTransport) -> None:
+    chat = await AsyncChat.open(store, transport, "t1", model="claude-opus-4-6")
+    assert_type(chat, AsyncChat)
+    await AsyncChat.open(store, transport, "t1")  # type: ignore[call-arg]
+    await AsyncChat.open(store, transport, "t1", model="m", max_token=5)  # type: ignore[call-arg]
+    turn = await chat.send("hi", max_tokens=5)
+    assert_type(turn.info.usage, Usage | None)
+    await chat.send("hi", max_token=5)  # type: ignore[call-arg]
+
+
+def sdk_transports(client: anthropic.Anthropic, aclient: anthropic.AsyncAnthropic) -> None:
+    sync: Transport = AnthropicTransport(client, betas=["b1"])
+    asynchronous: AsyncTransport = AsyncAnthropicTransport(aclient)
+    assert_type(AnthropicTransport(client).send({}), APIResponse)
+    AnthropicTransport(aclient)  # type: ignore[arg-type]
+    del sync, asynchronous
