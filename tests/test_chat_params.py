@@ -106,9 +106,19 @@ def test_every_step_checks_its_keywords(store: Store) -> None:
     assert len(chat.conversation) == 2
 
 
+class _Version2023(ScriptedTransport):
+    """Sends anthropic-version 2023-06-01, which still takes sampling parameters."""
+
+    api_version = "2023-06-01"
+
+
+class _AsyncVersion2023(AsyncScriptedTransport):
+    api_version = "2023-06-01"
+
+
 def test_known_fields_and_extra_are_sent(store: Store) -> None:
     """Known keywords go in the body; extra={...} carries fields convo does not know."""
-    transport = ScriptedTransport(["a", "b"])
+    transport = _Version2023(["a", "b"])
     chat = Chat(store, transport, "t1", model=MODEL, params={"top_k": 3})
     chat.send(
         "one",
@@ -136,7 +146,7 @@ def test_reserved_names_in_extra_are_refused(store: Store) -> None:
 
 async def test_async_steps_check_keywords_and_open_is_explicit(astore: AsyncStore) -> None:
     """AsyncChat.open takes Chat's keywords; its steps check theirs."""
-    transport = AsyncScriptedTransport(["Hi", "again"])
+    transport = _AsyncVersion2023(["Hi", "again"])
     chat = await AsyncChat.open(astore, transport, "a1", model=MODEL, max_tokens=64, title="T")
     bad: dict[str, Any] = {"max_token": 5}
     with pytest.raises(RequestParamError, match="max_tokens"):
