@@ -44,6 +44,7 @@ from convo.blocks import (
     URLPDFSource,
 )
 from convo.errors import CodecError
+from convo.inputs import DOCUMENT_ENVELOPE, accepts_json
 
 __all__ = [
     "CONVERTER",
@@ -194,6 +195,7 @@ def _reorder(data: dict[str, Any], cls: type[Any]) -> dict[str, Any]:
     return {k: data[k] for k in order if k in data}
 
 
+@accepts_json("data", path_param="path")  # the input policy (convo.inputs)
 def block_from_json(data: Any, path: str = "$") -> Block:
     """Read one block; unknown shapes become ``UnknownBlock``.
 
@@ -251,6 +253,7 @@ def _same_types(a: Any, b: Any) -> bool:
     return isinstance(a, float) == isinstance(b, float)
 
 
+@accepts_json("content", path_param="path")  # the input policy (convo.inputs)
 def content_from_json(content: Any, path: str = "$") -> tuple[Block, ...]:
     """Read a message's ``content`` (a string or an array of blocks)."""
     if isinstance(content, str):
@@ -276,6 +279,7 @@ def dumps(value: Any) -> str:
 _RESPONSE_SKIP = frozenset({"content", "role", "type"})
 
 
+@accepts_json("response", envelope=DOCUMENT_ENVELOPE)  # the input policy (convo.inputs)
 def split_response(response: Any) -> tuple[tuple[Block, ...], FrozenDict]:
     """Split a Messages API response into its content blocks and its meta
     (every other top-level field: id, model, stop_reason, usage, ...).

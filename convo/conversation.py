@@ -20,6 +20,7 @@ from typing import Any, Literal, NoReturn, overload
 from convo.blocks import Block, TextBlock, ToolResultBlock
 from convo.codec import block_from_json, content_from_json, content_to_json, split_response
 from convo.errors import CodecError, NotSendableError
+from convo.inputs import DOCUMENT_ENVELOPE, accepts_json, check_json, describe
 from convo.models import profile_for
 from convo.rules import (
     NO_EMPTY_CONTENT,
@@ -284,6 +285,7 @@ class Conversation:
             )
         return self.append("assistant", text, origin="synthetic", meta={"prefill": True})
 
+    @accepts_json("response", envelope=DOCUMENT_ENVELOPE)  # the input policy (convo.inputs)
     def append_response(self, response: Mapping[str, Any]) -> Conversation:
         """Append the assistant message of a Messages API response.
 
@@ -444,6 +446,7 @@ class Conversation:
     # -- building from JSON ------------------------------------------------
 
     @classmethod
+    @accepts_json("payload", envelope=DOCUMENT_ENVELOPE)  # the input policy (convo.inputs)
     def from_payload(
         cls, payload: Mapping[str, Any], *, policy: Policy = "strict"
     ) -> Conversation:
@@ -479,7 +482,7 @@ class Conversation:
                 raise CodecError("a message must be an object", path=path)
             role = message.get("role")
             if role not in ("user", "assistant"):
-                raise CodecError(f"role must be 'user' or 'assistant', got {role!r}", path=f"{path}.role")
+                raise CodecError(f"role must be 'user' or 'assistant', got {describe(role)}", path=f"{path}.role")
             extra = set(message) - {"role", "content"}
             if extra:
                 raise CodecError(f"unknown message fields {sorted(extra)}", path=path)
@@ -597,6 +600,7 @@ def _plain_text(block: Block) -> bool:
 
 def _check_system(system: Any) -> str | tuple[TextBlock, ...] | None:
     if system is None or isinstance(system, str):
+        check_json(system, "system")  # the input policy (convo.inputs)
         return system
     if isinstance(system, TextBlock):
         return (system,)

@@ -26,6 +26,7 @@ from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_to_json, content_from_json, dumps
 from convo.errors import CodecError, HashMismatchError
+from convo.inputs import check_turn
 
 __all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn"]
 
@@ -133,6 +134,7 @@ class Turn:
         else:
             blocks = _as_blocks(content)
             json_content = FrozenList([block_to_json(b) for b in blocks])
+        check_turn(json_content, meta)  # the input policy (convo.inputs)
         frozen_meta: FrozenDict = freeze(meta) if meta else _EMPTY
         return cls._new(
             id=None,

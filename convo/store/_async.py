@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from convo.conversation import Conversation
 from convo.errors import ConflictError
+from convo.inputs import check_store_args
 from convo.store import _ops
 from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_async_engine, resolve_url
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
@@ -172,6 +173,7 @@ class AsyncStore:
                 conversation's head, or the system prompt differs (the turns
                 are stored anyway).
         """
+        check_store_args(thread_id=thread_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         check_conversation(conversation)
         now = datetime.now(UTC)
@@ -212,6 +214,7 @@ class AsyncStore:
             ThreadExistsError: ``new_id`` exists already.
             IndexError: ``at`` is out of range.
         """
+        check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
         now = datetime.now(UTC)
@@ -228,6 +231,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         await self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
 
@@ -243,6 +247,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         loaded = await self._run(lambda tx: _ops.load(tx, thread_id), write=False)
         conversation = _ops.to_conversation(thread_id, loaded)
@@ -255,6 +260,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return await self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
@@ -268,6 +274,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return await self._run(lambda tx: _ops.history(tx, thread_id), write=False)
 
@@ -278,6 +285,7 @@ class AsyncStore:
             HashMismatchError: a stored turn no longer hashes to its id.
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         chain = await self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
         return _ops.verify_chain(thread_id, chain)

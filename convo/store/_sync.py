@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from convo.conversation import Conversation
 from convo.errors import ConflictError
+from convo.inputs import check_store_args
 from convo.store import _ops
 from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_sync_engine, resolve_url
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
@@ -229,6 +230,7 @@ class Store:
                 reload and re-apply, or save under a new thread id.
             StoreError: the database failed.
         """
+        check_store_args(thread_id=thread_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         check_conversation(conversation)
         now = datetime.now(UTC)
@@ -283,6 +285,7 @@ class Store:
             ThreadExistsError: ``new_id`` exists already.
             IndexError: ``at`` is outside ``-length..length``.
         """
+        check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
         now = datetime.now(UTC)
@@ -303,6 +306,7 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
 
@@ -337,6 +341,7 @@ class Store:
             TurnNotFoundError: the chain is missing a turn (the database was
                 edited by hand).
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         loaded = self._run(lambda tx: _ops.load(tx, thread_id), write=False)
         conversation = _ops.to_conversation(thread_id, loaded)
@@ -356,6 +361,7 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
@@ -383,6 +389,7 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.history(tx, thread_id), write=False)
 
@@ -406,6 +413,7 @@ class Store:
             TurnNotFoundError: the chain is missing a turn.
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         chain = self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
         return _ops.verify_chain(thread_id, chain)
