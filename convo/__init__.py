@@ -64,6 +64,7 @@ from convo.rules import RULES, Rule
 from convo.turns import Origin, Role, Turn
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
+from convo import inputs  # isort: skip  (a namespace: the input policy and its limits)
 
 if TYPE_CHECKING:
     from convo.chat import AsyncChat, Chat
@@ -184,6 +185,7 @@ __all__ = [
     "URLPDFSource",
     "UnknownBlock",
     "__version__",
+    "inputs",
     "accumulate",
     "profile_for",
     "register_profile",
