@@ -103,7 +103,9 @@ def _source_hook(table: dict[str, type[Any]], converter: cattrs.Converter) -> An
     def hook(value: Any, _: Any) -> Any:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected an object, got {type(value).__name__}")
-        cls = table.get(value.get("type"))  # type: ignore[arg-type]
+        kind = value.get("type")
+        # An unhashable type (a list) is as unknown as any other non-string.
+        cls = table.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise _UnknownShape
         body = {k: v for k, v in value.items() if k != "type"}
