@@ -414,9 +414,11 @@ def check_turn(content: Any, meta: Any) -> None:
     """A turn's JSON content and its ``meta`` (what ``Turn.create`` keeps).
 
     Raises:
-        CodecError: either breaks the policy (path ``content...`` or
-            ``meta...``).
+        CodecError: either breaks the policy (path ``$.content...`` or
+            ``$.meta...``, the turn's own fields).
     """
-    check_json(content, "content")
-    if meta:
-        check_json(meta, "meta")
+    check_json(content, "$.content")
+    # meta is walked even inside a checked entry point: a continuation nests
+    # the previous turn's meta in the new one, one level per join.
+    if meta and not _accepts(meta, MAX_DEPTH):
+        _raise_first_problem(meta, "$.meta", MAX_DEPTH)

@@ -355,3 +355,20 @@ def test_limits_are_public():
     assert convo.inputs.MAX_DEPTH == MAX_DEPTH < 200
     assert convo.inputs.MAX_INTEGER_DIGITS == MAX_INTEGER_DIGITS
     assert convo.inputs.MAX_DOCUMENT_BYTES == MAX_DOCUMENT_BYTES
+
+
+def test_continuations_cannot_nest_meta_past_the_limit():
+    """Each join of a continuation nests the previous meta one level deeper;
+    past MAX_DEPTH that is a CodecError, not a turn that cannot be re-read."""
+    c = Conversation().user("go").prefill("A")
+    reply = response(content=[{"type": "text", "text": "b"}], stop_reason="pause_turn")
+    joins = 0
+    while joins < MAX_DEPTH + 5:
+        try:
+            c = c.append_response(reply)
+        except CodecError as exc:
+            assert "MAX_DEPTH" in str(exc) and exc.path.startswith("$.meta.prefix_meta")
+            break
+        joins += 1
+    assert MAX_DEPTH - 5 < joins < MAX_DEPTH + 5
+    assert len(c) == 2

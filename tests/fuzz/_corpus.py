@@ -20,6 +20,7 @@ import base64
 import json
 import math
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -235,8 +236,6 @@ def mutate_text(text: str, rng: random.Random) -> str | bytes:
 
 def _swap_token(text: str, rng: random.Random, token: str) -> str:
     # Replace one scalar token (a number, true/false/null or a string) with ``token``.
-    import re
-
     spots = [m.span() for m in re.finditer(r'-?\d+(?:\.\d+)?|true|false|null|"(?:[^"\\]|\\.)*"', text)]
     if not spots:
         return text + token
@@ -303,9 +302,17 @@ class Harness:
             self.failures.append(f"{name}: took {spent:.2f} s")
         return result
 
+    def kinds(self) -> Counter[str]:
+        """Distinct failures: entry point, exception and the message's start
+        (numbers blanked, so one bug counts once)."""
+        return Counter(re.sub(r"\d+", "N", f)[:90] for f in self.failures)
+
     def report(self) -> str:
         """A summary (inputs tried, outcome kinds) for the test's output."""
-        lines = [f"{self.calls} calls, {len(self.failures)} failures"]
+        lines = [
+            f"{self.calls} calls, {len(self.failures)} failures "
+            f"of {len(self.kinds())} distinct kinds"
+        ]
         lines += [f"  {count:6d}  {kind}" for kind, count in sorted(self.outcomes.items())]
-        lines += [f"  FAILURE {f}" for f in self.failures[:20]]
+        lines += [f"  {count:6d}  FAILURE {kind}" for kind, count in self.kinds().most_common(60)]
         return "\n".join(lines)
