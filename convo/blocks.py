@@ -26,6 +26,7 @@ from attrs import field, frozen
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.errors import RuleError
 from convo.images import SUPPORTED_IMAGE_TYPES, sniff_media_type
+from convo.inputs import text_field
 
 __all__ = [
     "BLOCK_TYPES",
@@ -68,7 +69,7 @@ class CacheControl:
     ttl: str | None = field(default=None)
 
 
-_str = attrs.validators.instance_of(str)
+_str = text_field  # a str without lone surrogates: the input policy (convo.inputs)
 _opt_cache = attrs.validators.optional(attrs.validators.instance_of(CacheControl))
 
 

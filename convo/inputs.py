@@ -57,6 +57,7 @@ __all__ = [
     "check_json",
     "check_store_args",
     "check_turn",
+    "text_field",
     "decode_document",
     "describe",
     "load_json",
@@ -422,3 +423,16 @@ def check_turn(content: Any, meta: Any) -> None:
     # the previous turn's meta in the new one, one level per join.
     if meta and not _accepts(meta, MAX_DEPTH):
         _raise_first_problem(meta, "$.meta", MAX_DEPTH)
+
+
+def text_field(instance: Any, attribute: Any, value: Any) -> None:
+    """An attrs validator for the string fields of blocks: a ``str`` (else
+    ``TypeError``, as ``instance_of`` says) without a lone surrogate (else
+    ``CodecError`` naming ``Class.field``)."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"'{attribute.name}' must be <class 'str'> (got {describe(value)} that is a "
+            f"{type(value)!r})."
+        )
+    if not value.isascii() and not _CHECKED.get():
+        _check_string(value, f"{type(instance).__name__}.{attribute.name}")

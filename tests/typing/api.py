@@ -38,3 +38,23 @@ def build() -> Conversation:
             assert_type(violation.index, int | None)
     assert_type(profile_for("claude-opus-4-6").prefill, bool)
     return Conversation.from_payload(payload)
+
+
+def input_policy(payload: dict[str, Any]) -> None:
+    from convo import CodecError, inputs
+
+    depth: int = inputs.MAX_DEPTH + inputs.DOCUMENT_ENVELOPE
+    digits: int = inputs.MAX_INTEGER_DIGITS
+    size: int = inputs.MAX_DOCUMENT_BYTES
+    try:
+        inputs.check_json(payload, "$", max_depth=depth)
+        c = Conversation.from_payload(payload)  # decorated: the signature is kept
+        assert_type(c, Conversation)
+        assert_type(c.append_response({"content": []}), Conversation)
+        text: str = inputs.decode_document(b"{}", source="f")
+        inputs.check_store_args(thread_id="t", title=None, meta={"k": 1})
+        assert_type(inputs.describe(payload), str)
+        assert_type(inputs.load_json(text), Any)
+    except CodecError as exc:
+        assert_type(exc.path, str)
+    del digits, size
