@@ -600,7 +600,7 @@ def _plain_text(block: Block) -> bool:
 
 def _check_system(system: Any) -> str | tuple[TextBlock, ...] | None:
     if system is None or isinstance(system, str):
-        check_json(system, "system")  # the input policy (convo.inputs)
+        check_json(system, "$.system")  # the input policy (convo.inputs)
         return system
     if isinstance(system, TextBlock):
         return (system,)

@@ -11,7 +11,7 @@ Two sources of hostile input:
 Entry points: ``Conversation.from_payload``, ``append_response`` (after a
 user turn and after a prefill), ``block_from_json``, ``content_from_json``,
 ``split_response``, ``read_import`` and ``convo import`` (click's
-CliRunner), plus a ``Store`` save/load/verify round trip (in-memory SQLite)
+CliRunner), the block constructors, turns and ``meta`` built in Python, plus a ``Store`` save/load/verify round trip (in-memory SQLite)
 of everything that parsed.  The law: each call returns or raises a
 ``ConvoError``, within ``TIME_LIMIT`` CPU seconds; whatever is accepted
 round-trips (payload and store) and is sendable as strict JSON.
@@ -35,7 +35,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convo import Conversation
+from convo import Conversation, TextBlock, ToolResultBlock, ToolUseBlock, UnknownBlock
 from convo.cli import main
 from convo.cli.formats import read_import
 from convo.codec import block_from_json, content_from_json, split_response
@@ -298,6 +298,36 @@ def test_mutated_strategy_payloads_give_only_convo_errors(store: Store, data: st
         for _ in range(data.draw(st.integers(1, 3), label="edits")):
             value = mutate_json(value, rng)
         feed_json(value, checks)
+    _fail_with(harness)
+
+
+_ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=20)
+
+
+@FUZZ
+@given(text=_ANY_TEXT, value=_json_like())
+def test_constructors_with_hostile_contents_give_only_convo_errors(
+    store: Store, text: str, value: Any
+) -> None:
+    """Block constructors, turns and meta built in Python: arguments of the
+    right type with hostile contents are accepted and keepable, or refused
+    with a ConvoError."""
+    harness = Harness()
+    checks = Checks(harness, store)
+    mapping = {"k": value, text: text}
+    builders = [
+        ("user(text)", lambda: Conversation().user(text or "x")),
+        ("user(TextBlock)", lambda: Conversation().user([TextBlock(text or "x")])),
+        ("user(ToolResultBlock)", lambda: Conversation().user([ToolResultBlock(text or "t", text or "x")])),
+        ("assistant(ToolUseBlock)", lambda: Conversation().user("q").assistant([ToolUseBlock("t", text or "f", mapping)])),
+        ("user(UnknownBlock)", lambda: Conversation().user([UnknownBlock({"type": "future", "v": value})])),
+        ("user(meta)", lambda: Conversation().user("x", meta=mapping)),
+        ("Conversation(system)", lambda: Conversation(text or None).user("x")),
+    ]
+    for name, build in builders:
+        result = harness.run(name, build)
+        if isinstance(result, Conversation):
+            checks.accepted(name, result)
     _fail_with(harness)
 
 
