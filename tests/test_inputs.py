@@ -375,3 +375,16 @@ def test_continuations_cannot_nest_meta_past_the_limit():
         joins += 1
     assert MAX_DEPTH - 5 < joins < MAX_DEPTH + 5
     assert len(c) == 2
+
+
+@pytest.mark.parametrize("field", ["thread", "title", "model"])
+def test_a_chat_refuses_an_unsaveable_thread_id_title_or_model_up_front(tmp_path: Path, field: str):
+    """A NUL in what the chat will save is refused at construction, before any
+    request (else every save would fail and leave a pending reply)."""
+    options: dict[str, Any] = {"thread": "t", "title": "ok", "model": "claude-opus-4-6"}
+    options[field] = "bad\x00value"
+    with Store(tmp_path / "c.db") as store:
+        transport = ScriptedTransport([response()])
+        with pytest.raises(CodecError):
+            Chat(store, transport, options.pop("thread"), **options)
+        assert transport.requests == []
