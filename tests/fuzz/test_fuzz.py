@@ -35,11 +35,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convo import Conversation, TextBlock, ToolResultBlock, ToolUseBlock, UnknownBlock
+from convo import Conversation, RuleError, TextBlock, ToolResultBlock, ToolUseBlock, UnknownBlock
 from convo.cli import main
 from convo.cli.formats import read_import
 from convo.codec import block_from_json, content_from_json, split_response
 from convo.inputs import decode_document
+from convo.rules import NO_EMPTY_CONTENT
 from convo.store import Store
 from convo.testing import payloads, responses
 from tests.fuzz._corpus import Harness, mutants, mutate_json
@@ -110,7 +111,16 @@ class Checks:
         payload = conversation.to_payload("m", 8)
         text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")  # sendable as strict UTF-8 JSON
-        again = Conversation.from_payload(json.loads(text))
+        try:
+            again = Conversation.from_payload(json.loads(text))
+        except RuleError as exc:
+            # Model turns are kept as received, even with an empty text block
+            # (check_sendable reports it); a payload turn gets no such pass.
+            if exc.rule == NO_EMPTY_CONTENT.name and any(t.origin == "model" for t in conversation):
+                assert not conversation.is_sendable()
+                self.harness.outcomes["laws: model turn with empty text (not sendable)"] += 1
+                return
+            raise
         assert again.head_id == conversation.head_id, "from_payload(to_payload(c)) changed the ids"
         assert again.to_payload("m", 8) == payload
         for turn in conversation.turns:
@@ -249,14 +259,14 @@ def _json_like() -> st.SearchStrategy[Any]:
         st.text(max_size=5),
         st.sampled_from(["\ud800", 1, None]),
     )
-    return st.recursive(
-        _hostile_leaves(),
-        lambda children: st.one_of(
+
+    def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(
             st.lists(children, max_size=4),
             st.dictionaries(keys, children, max_size=4),  # type: ignore[arg-type]
-        ),
-        max_leaves=25,
-    )
+        )
+
+    return st.recursive(_hostile_leaves(), containers, max_leaves=25)
 
 
 def _deeply(value: Any, depth: int) -> Any:
