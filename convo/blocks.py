@@ -26,7 +26,7 @@ from attrs import field, frozen
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.errors import RuleError
 from convo.images import SUPPORTED_IMAGE_TYPES, sniff_media_type
-from convo.inputs import text_field
+from convo.inputs import check_nested_blocks, text_field
 
 __all__ = [
     "BLOCK_TYPES",
@@ -228,6 +228,7 @@ def _result_content(value: Any) -> str | tuple[Block, ...] | None:
     for block in blocks:
         if not isinstance(block, BLOCK_CLASSES):
             raise TypeError(f"tool_result content must hold blocks, got {type(block).__name__}")
+    check_nested_blocks(blocks)  # the input policy (convo.inputs): no chain past MAX_DEPTH
     return blocks
 
 

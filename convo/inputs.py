@@ -55,6 +55,7 @@ __all__ = [
     "MAX_INTEGER_DIGITS",
     "accepts_json",
     "check_json",
+    "check_nested_blocks",
     "check_store_args",
     "check_turn",
     "text_field",
@@ -436,3 +437,29 @@ def text_field(instance: Any, attribute: Any, value: Any) -> None:
         )
     if not value.isascii() and not _CHECKED.get():
         _check_string(value, f"{type(instance).__name__}.{attribute.name}")
+
+
+def check_nested_blocks(blocks: Any) -> None:
+    """Refuse tool_result content whose blocks nest (``content`` tuples of
+    blocks holding blocks...) past ``MAX_DEPTH`` JSON levels: such a chain,
+    built in Python one constructor at a time, would otherwise recurse when
+    it is written as JSON.  Each level of blocks adds two JSON levels (the
+    block object and its ``content`` array).
+
+    Raises:
+        CodecError: the chain is too deep.
+    """
+    if _CHECKED.get():
+        return
+    stack: list[tuple[Any, int]] = [(block, 2) for block in blocks]
+    while stack:
+        block, depth = stack.pop()
+        inner = getattr(block, "content", None)
+        if isinstance(inner, tuple):
+            if depth + 2 > MAX_DEPTH:
+                raise CodecError(
+                    f"tool_result content nested deeper than {MAX_DEPTH} JSON levels "
+                    "(convo.inputs.MAX_DEPTH)",
+                    path="content",
+                )
+            stack.extend((b, depth + 2) for b in inner)

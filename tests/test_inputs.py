@@ -388,3 +388,23 @@ def test_a_chat_refuses_an_unsaveable_thread_id_title_or_model_up_front(tmp_path
         with pytest.raises(CodecError):
             Chat(store, transport, options.pop("thread"), **options)
         assert transport.requests == []
+
+
+@pytest.mark.usefixtures("timed")
+def test_tool_result_chains_built_in_python_stop_at_the_limit():
+    """Nesting tool_result blocks one constructor at a time stops with a
+    CodecError near MAX_DEPTH, never a RecursionError when written as JSON."""
+    from convo import ToolResultBlock
+
+    block: Any = TextBlock("x")
+    built = 0
+    while built < 10 * MAX_DEPTH:
+        try:
+            block = ToolResultBlock("t", [block])
+        except CodecError as exc:
+            assert "MAX_DEPTH" in str(exc)
+            break
+        built += 1
+    assert MAX_DEPTH // 2 - 2 <= built <= MAX_DEPTH // 2
+    with pytest.raises(CodecError, match="MAX_DEPTH"):
+        Conversation().user("q").assistant("a").user([block])
