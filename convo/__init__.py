@@ -87,6 +87,7 @@ from convo.turns import ROLES, Origin, Role, Turn
 from convo.versions import API_VERSIONS, DEFAULT_API_VERSION, VERSIONS, ApiVersion, VersionInfo
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
+from convo import inputs  # isort: skip  (a namespace: the input policy and its limits)
 
 if TYPE_CHECKING:
     from convo.chat import AsyncChat, Chat, RequestParams
@@ -245,6 +246,7 @@ __all__ = [
     "VersionInfo",
     "Usage",
     "__version__",
+    "inputs",
     "accumulate",
     "profile_for",
     "register_profile",

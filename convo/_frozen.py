@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn, SupportsIndex
 
+from convo.inputs import check_json
+
 __all__ = ["FrozenDict", "FrozenList", "JSONValue", "freeze", "thaw"]
 
 JSONValue = Any
@@ -97,13 +99,23 @@ def freeze(value: Any) -> Any:
 
     Tuples become ``FrozenList`` (JSON has no tuples).  Already frozen values
     are returned as they are, so freezing twice costs one walk of the top.
+    Raises:
+        CodecError: ``value`` breaks convo's input policy (``convo.inputs``:
+            not JSON, too deep, NaN, a lone surrogate...).
     """
     if isinstance(value, (FrozenDict, FrozenList)):
         return value
+    check_json(value)  # the input policy (convo.inputs): freezing then cannot fail
+    return _freeze(value)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (FrozenDict, FrozenList)):
+        return value
     if isinstance(value, Mapping):
-        return FrozenDict({_key(k): freeze(v) for k, v in value.items()})
+        return FrozenDict({_key(k): _freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
-        return FrozenList([freeze(v) for v in value])
+        return FrozenList([_freeze(v) for v in value])
     return value
 
 

@@ -34,6 +34,7 @@ from attrs import field, frozen
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.errors import RuleError
 from convo.images import SUPPORTED_IMAGE_TYPES, sniff_media_type
+from convo.inputs import check_nested_blocks, text_field
 
 __all__ = [
     "BLOCK_TYPES",
@@ -147,7 +148,7 @@ def _order() -> Any:
     return field(default=None, kw_only=True, eq=False, repr=False, converter=_key_order)
 
 
-_str = attrs.validators.instance_of(str)
+_str = text_field  # a str without lone surrogates: the input policy (convo.inputs)
 _opt_str = attrs.validators.optional(_str)
 
 
@@ -453,6 +454,7 @@ def _result_content(value: Any) -> str | tuple[Block, ...] | None:
     for block in blocks:
         if not isinstance(block, BLOCK_CLASSES):
             raise TypeError(f"tool_result content must hold blocks, got {type(block).__name__}")
+    check_nested_blocks(blocks)  # the input policy (convo.inputs): no chain past MAX_DEPTH
     return blocks
 
 

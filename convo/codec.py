@@ -52,6 +52,7 @@ from convo.blocks import (
     modelled_fields,
 )
 from convo.errors import CodecError
+from convo.inputs import DOCUMENT_ENVELOPE, accepts_json, as_json
 
 __all__ = [
     "CONVERTER",
@@ -67,24 +68,6 @@ __all__ = [
 _SOURCE_CLASSES: tuple[type[Any], ...] = tuple(
     dict.fromkeys([*IMAGE_SOURCES.values(), *DOCUMENT_SOURCES.values()])
 )
-
-
-def as_json(value: Any) -> Any:
-    """``value`` as JSON data: an object with ``to_dict()`` (the official SDK's
-    models: API field names, only the fields the API sent) or ``model_dump()``
-    (any pydantic model) is dumped; anything else is returned as it is."""
-    if isinstance(value, (Mapping, list, tuple, str, int, float)) or value is None:
-        return value
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump):
-        try:
-            return model_dump(mode="json", by_alias=True, exclude_unset=True)
-        except TypeError:
-            return model_dump()
-    return value
 
 
 def _strict(kind: type[Any]) -> Any:
@@ -339,6 +322,7 @@ def _object(cls: type[Any], value: Any, path: str) -> Any:
     return _read(cls, value, path)
 
 
+@accepts_json("data", path_param="path")  # the input policy (convo.inputs)
 def block_from_json(data: Any, path: str = "$") -> Block:
     """Read one block (a JSON object, or an SDK block object).
 
@@ -382,6 +366,7 @@ def _identical(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+@accepts_json("content", path_param="path")  # the input policy (convo.inputs)
 def content_from_json(content: Any, path: str = "$") -> tuple[Block, ...]:
     """Read a message's ``content`` (a string or an array of blocks)."""
     content = as_json(content)
@@ -408,6 +393,7 @@ def dumps(value: Any) -> str:
 _RESPONSE_SKIP = frozenset({"content", "role", "type"})
 
 
+@accepts_json("response", envelope=DOCUMENT_ENVELOPE)  # the input policy (convo.inputs)
 def split_response(response: Any) -> tuple[tuple[Block, ...], FrozenDict]:
     """Split a Messages API response into its content blocks and its meta
     (every other top-level field: id, model, stop_reason, usage, ...).

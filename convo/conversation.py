@@ -20,6 +20,7 @@ from typing import Any, Literal, NoReturn, overload
 from convo.blocks import Block, TextBlock, ToolResultBlock
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
 from convo.errors import CodecError, NotSendableError, RuleError
+from convo.inputs import DOCUMENT_ENVELOPE, accepts_json, check_json, describe
 from convo.models import profile_for
 from convo.rules import (
     EVERY_TOOL_USE_ANSWERED,
@@ -326,6 +327,7 @@ class Conversation:
             )
         return self.append("assistant", text, origin="synthetic", meta={"prefill": True})
 
+    @accepts_json("response", envelope=DOCUMENT_ENVELOPE)  # the input policy (convo.inputs)
     def append_response(self, response: Mapping[str, Any] | Any) -> Conversation:
         """Append the assistant message of a Messages API response.
 
@@ -590,6 +592,7 @@ class Conversation:
     # -- building from JSON ------------------------------------------------
 
     @classmethod
+    @accepts_json("payload", envelope=DOCUMENT_ENVELOPE)  # the input policy (convo.inputs)
     def from_payload(
         cls, payload: Mapping[str, Any] | Any, *, policy: Policy | None = None
     ) -> Conversation:
@@ -640,7 +643,7 @@ class Conversation:
             role = message.get("role")
             if role not in ROLES:
                 raise CodecError(
-                    f"role must be one of {', '.join(ROLES)}, got {role!r}", path=f"{path}.role"
+                    f"role must be one of {', '.join(ROLES)}, got {describe(role)}", path=f"{path}.role"
                 )
             extra = set(message) - {"role", "content"}
             if extra:
@@ -896,6 +899,7 @@ def _plain_text(block: Block) -> bool:
 
 def _check_system(system: Any) -> str | tuple[TextBlock, ...] | None:
     if system is None or isinstance(system, str):
+        check_json(system, "$.system")  # the input policy (convo.inputs)
         return system
     if isinstance(system, TextBlock):
         return (system,)

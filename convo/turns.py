@@ -28,6 +28,7 @@ from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_from_json, block_to_json, content_from_json, dumps
 from convo.errors import CodecError, HashMismatchError
+from convo.inputs import check_turn
 
 if TYPE_CHECKING:
     from convo.response_info import ResponseInfo
@@ -140,6 +141,7 @@ class Turn:
         else:
             blocks = _as_blocks(content)
             json_content = FrozenList([block_to_json(b) for b in blocks])
+        check_turn(json_content, meta)  # the input policy (convo.inputs)
         frozen_meta: FrozenDict = freeze(meta) if meta else _EMPTY
         return cls._new(
             id=None,

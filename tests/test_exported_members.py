@@ -61,3 +61,11 @@ def test_lazy_names_resolve_and_unknown_names_fail():
 
     with pytest.raises(AttributeError):
         convo.NoSuchThing  # noqa: B018
+
+
+def test_the_input_policy_is_a_public_namespace():
+    """convo.inputs (the policy and its limits) is exported, like convo.tokens."""
+    assert "inputs" in convo.__all__
+    for name in convo.inputs.__all__:
+        assert hasattr(convo.inputs, name), name
+    assert {"MAX_DEPTH", "MAX_INTEGER_DIGITS", "MAX_DOCUMENT_BYTES", "check_json"} <= set(convo.inputs.__all__)

@@ -11,6 +11,7 @@ from convo.blocks import Block, TextBlock, ToolResultBlock, ToolUseBlock
 from convo.chat._params import RequestParams, check_request_params, check_reserved
 from convo.conversation import Conversation, Policy, System
 from convo.errors import ChatStateError
+from convo.inputs import check_store_args
 from convo.models import profile_for
 from convo.rules import is_paused
 from convo.turns import Content, Origin, Turn
@@ -57,6 +58,7 @@ class _Core:
     ) -> None:
         if not thread:
             raise ValueError("thread must be a non-empty string")
+        check_store_args(thread_id=thread, title=title, model=model)  # convo.inputs: saveable
         self.thread = thread
         self.model = model
         self.max_tokens = max_tokens

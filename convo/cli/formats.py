@@ -38,6 +38,7 @@ from convo.blocks import (
 from convo.codec import block_from_json, content_from_json, dumps
 from convo.conversation import Conversation
 from convo.errors import CodecError
+from convo.inputs import load_json
 from convo.turns import ORIGINS, ROLES, Turn
 
 __all__ = [
@@ -147,14 +148,14 @@ def read_import(text: str) -> Imported:
         raise CodecError("the file is empty")
     first_line = stripped.split("\n", 1)[0]
     try:
-        first = json.loads(first_line)
-    except ValueError:
+        first = load_json(first_line, path="line 1")  # the input policy (convo.inputs)
+    except json.JSONDecodeError:
         first = None
     if isinstance(first, Mapping) and first.get("format") == JSONL_FORMAT:
         return _read_jsonl(text)
     try:
-        document = json.loads(text)
-    except ValueError as exc:
+        document = load_json(text)  # the input policy (convo.inputs)
+    except json.JSONDecodeError as exc:
         raise CodecError(f"not valid JSON: {_json_error(exc)}") from None
     if not isinstance(document, Mapping) or "messages" not in document:
         raise CodecError(
@@ -183,8 +184,8 @@ def _read_jsonl(text: str) -> Imported:
     records: list[tuple[int, Any]] = []
     for n, line in lines:
         try:
-            records.append((n, json.loads(line)))
-        except ValueError as exc:
+            records.append((n, load_json(line, path=f"line {n}")))  # convo.inputs
+        except json.JSONDecodeError as exc:
             raise CodecError(f"not valid JSON: {_json_error(exc)}", path=f"line {n}") from None
     (header_line, header), body = records[0], records[1:]
     version = header.get("version")

@@ -18,6 +18,7 @@ from convo.cli.formats import EXPORT_FORMATS, export_jsonl, export_payload, read
 from convo.cli.markdown import export_markdown
 from convo.cli.render import progress
 from convo.conversation import Conversation
+from convo.inputs import read_document
 
 __all__ = ["DEFAULT_EXPORT_MODEL", "export", "import_", "request_defaults"]
 
@@ -116,7 +117,7 @@ def import_(app: App, file: str, thread: str | None, title: str | None) -> None:
     Importing into an existing thread must extend it (exit 4 otherwise).
     """
     with progress(app.err, f"importing {file}", 3) as advance:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        text = _read_text(file)
         advance(1)
         imported = read_import(text)
         advance(1)
@@ -136,3 +137,12 @@ def import_(app: App, file: str, thread: str | None, title: str | None) -> None:
         f"imported {len(imported.conversation)} turns ({imported.format}) into "
         f"[bold]{escape(thread_id)}[/] (now {info.length} turns)"
     )
+
+
+def _read_text(file: str) -> str:
+    # Bytes, then convo.inputs' decoding: a non-UTF-8 or oversized file is
+    # a CodecError (one "error:" line, exit 1), not a UnicodeDecodeError.
+    if file == "-":
+        return read_document(sys.stdin.buffer, source="stdin")
+    with Path(file).open("rb") as stream:
+        return read_document(stream, source=file)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from convo.conversation import Conversation
 from convo.errors import ConflictError, StoreError
+from convo.inputs import check_store_args
 from convo.store import _ops
 from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_async_engine, resolve_url
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
@@ -174,6 +175,7 @@ class AsyncStore:
                 conversation's head, or the system prompt differs (the turns
                 are stored anyway).
         """
+        check_store_args(thread_id=thread_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         check_conversation(conversation)
         now = datetime.now(UTC)
@@ -214,6 +216,7 @@ class AsyncStore:
             ThreadExistsError: ``new_id`` exists already.
             IndexError: ``at`` is out of range.
         """
+        check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
         now = datetime.now(UTC)
@@ -230,6 +233,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         await self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
 
@@ -248,6 +252,7 @@ class AsyncStore:
             IntegrityError: the stored chain is damaged.
             IndexError: ``upto`` is outside ``-length..length``.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         loaded = await self._run(lambda tx: _ops.load(tx, thread_id, upto), write=False)
         conversation = _ops.guarded(_ops.to_conversation, thread_id, loaded)
@@ -261,6 +266,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return await self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
@@ -274,6 +280,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return await self._run(lambda tx: _ops.history(tx, thread_id), write=False)
 
@@ -285,6 +292,7 @@ class AsyncStore:
             IntegrityError: depths, parent or jump links are damaged.
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         chain = await self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
         return _ops.guarded(_ops.verify_chain, thread_id, chain)

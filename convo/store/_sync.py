@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from convo.conversation import Conversation
 from convo.errors import ConflictError, StoreError
+from convo.inputs import check_store_args
 from convo.store import _ops
 from convo.store._engine import (
     DEFAULT_BUSY_TIMEOUT,
@@ -271,6 +272,7 @@ class Store:
                 reload and re-apply, or save under a new thread id.
             StoreError: the database failed.
         """
+        check_store_args(thread_id=thread_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         check_conversation(conversation)
         now = datetime.now(UTC)
@@ -325,6 +327,7 @@ class Store:
             ThreadExistsError: ``new_id`` exists already.
             IndexError: ``at`` is outside ``-length..length``.
         """
+        check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
         target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
         now = datetime.now(UTC)
@@ -345,6 +348,7 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
 
@@ -387,6 +391,7 @@ class Store:
             IndexError: ``upto`` is outside ``-length..length``.
             StoreError: the database failed.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         loaded = self._run(lambda tx: _ops.load(tx, thread_id, upto), write=False)
         conversation = _ops.guarded(_ops.to_conversation, thread_id, loaded)
@@ -407,6 +412,7 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
@@ -434,6 +440,7 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.history(tx, thread_id), write=False)
 
@@ -458,6 +465,7 @@ class Store:
             TurnNotFoundError: the head row is missing.
             ThreadNotFoundError: no such thread.
         """
+        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         chain = self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
         return _ops.guarded(_ops.verify_chain, thread_id, chain)

@@ -76,6 +76,8 @@ def catalogue(response: object) -> Conversation:
     assert_type(block.extra, FrozenDict)
     assert_type(Conversation.from_payload({"messages": []}, policy=None).policy, Policy)
     return c.append("assistant", [block], origin="model")
+
+
 # -- typed construction (issue 14): mistakes mypy must catch ------------------------
 # Each `# type: ignore[code]` below is an expectation: strict mode's
 # warn_unused_ignores fails the run if the line stops being an error.
@@ -126,3 +128,23 @@ def sdk_transports(client: anthropic.Anthropic, aclient: anthropic.AsyncAnthropi
     assert_type(AnthropicTransport(client).send({}), APIResponse)
     AnthropicTransport(aclient)  # type: ignore[arg-type]
     del sync, asynchronous
+
+
+def input_policy(payload: dict[str, Any]) -> None:
+    from convo import CodecError, inputs
+
+    depth: int = inputs.MAX_DEPTH + inputs.DOCUMENT_ENVELOPE
+    digits: int = inputs.MAX_INTEGER_DIGITS
+    size: int = inputs.MAX_DOCUMENT_BYTES
+    try:
+        inputs.check_json(payload, "$", max_depth=depth)
+        c = Conversation.from_payload(payload)  # decorated: the signature is kept
+        assert_type(c, Conversation)
+        assert_type(c.append_response({"content": []}), Conversation)
+        text: str = inputs.decode_document(b"{}", source="f")
+        inputs.check_store_args(thread_id="t", title=None, meta={"k": 1})
+        assert_type(inputs.describe(payload), str)
+        assert_type(inputs.load_json(text), Any)
+    except CodecError as exc:
+        assert_type(exc.path, str)
+    del digits, size
