@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from convo.errors import StreamError
+from convo.transport._json import StrictJSONError, strict_loads
 
 __all__ = [
     "SSEDecoder",
@@ -178,33 +179,21 @@ def iter_sse(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
         yield last
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def parse_event(sse: ServerSentEvent) -> dict[str, Any]:
     """The JSON object an event carries; ``type`` defaults to the event name.
 
-    The data must be strict JSON: NaN and infinities, lone surrogates (an
-    escape such as ``\\ud800`` that no UTF-8 text can hold) and nesting
-    deeper than Python's recursion limit are refused.
+    The data must be strict JSON (``_json.strict_loads``: no NaN or
+    infinities, no lone surrogates, no nesting past the recursion limit).
 
     Raises:
         StreamError: the data is not such a JSON object.
     """
     name = sse.event[:64]
     try:
-        value = json.loads(sse.data, parse_constant=_no_constant)
-        if _SURROGATE_ESCAPE.search(sse.data):
-            # A well-formed pair decodes to one code point and encodes fine.
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else _reason(exc)
+        value = strict_loads(sse.data)
+    except StrictJSONError as exc:
         raise StreamError(
-            f"malformed stream: event {name!r} carries invalid JSON ({reason})",
+            f"malformed stream: event {name!r} carries invalid JSON ({exc})",
             event=name,
         ) from None
     if not isinstance(value, dict):
@@ -214,14 +203,6 @@ def parse_event(sse: ServerSentEvent) -> dict[str, Any]:
         )
     value.setdefault("type", sse.event)
     return value
-
-
-def _reason(exc: ValueError) -> str:
-    if isinstance(exc, UnicodeEncodeError):
-        return "a lone surrogate"
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at character {exc.pos}"
-    return str(exc)[:200]
 
 
 def encode_event(event: Mapping[str, Any]) -> bytes:

@@ -8,7 +8,6 @@ the stream fold build their status errors here.  No httpx in this module.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from convo.errors import (
     RateLimitError,
     RequestTooLargeError,
 )
+from convo.transport._json import StrictJSONError, strict_loads
 
 __all__ = [
     "ERROR_TYPE_STATUS",
@@ -72,12 +72,16 @@ def error_class(status_code: int) -> type[APIStatusError]:
 
 
 def read_body(content: bytes) -> Any:
-    """An error body as JSON when it is JSON, else as (lossy) text, or ``None``."""
+    """An error body as strict JSON when it is, else as (lossy) text, or ``None``.
+
+    A body too deep, non-finite or otherwise not strict JSON is text: the
+    status still classifies and retries the error, as the SDK's does.
+    """
     if not content:
         return None
     try:
-        return json.loads(content)
-    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return strict_loads(content)
+    except StrictJSONError:
         return content.decode("utf-8", errors="replace")
 
 
