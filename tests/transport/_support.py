@@ -89,7 +89,6 @@ THINKING_MESSAGE: dict[str, Any] = {
     "stop_reason": "end_turn",
     "stop_sequence": None,
     "stop_details": None,
-    "stop_details": None,
     "usage": {"input_tokens": 50, "output_tokens": 120, "cache_read_input_tokens": 10},
 }
 
