@@ -15,20 +15,30 @@ import pytest
 import convo.transport
 from convo import Conversation
 from convo.errors import (
+    APIConflictError,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedRequestError,
     CodecError,
+    GatewayTimeoutError,
+    HTTPNotImplementedError,
     InternalServerError,
     NotFoundError,
     OverloadedError,
+    PaymentRequiredError,
     PermissionDeniedError,
+    PreconditionFailedError,
     RateLimitError,
+    RequestHeaderFieldsTooLargeError,
+    RequestTimeoutError,
     RequestTooLargeError,
+    ServiceUnavailableError,
     StreamError,
     TransportError,
+    UnprocessableEntityError,
 )
 from convo.transport import APIResponse, AsyncHTTPTransport, HTTPTransport, RetryPolicy
 from convo.transport.http import DEFAULT_TIMEOUT, HTTPX_ERRORS, translate_httpx_error
@@ -228,17 +238,23 @@ def test_success_body_that_is_not_an_object_is_a_codec_error(
 STATUSES = [
     (400, "invalid_request_error", BadRequestError),
     (401, "authentication_error", AuthenticationError),
-    (402, "billing_error", APIStatusError),
+    (402, "billing_error", PaymentRequiredError),
     (403, "permission_error", PermissionDeniedError),
     (404, "not_found_error", NotFoundError),
-    (409, "conflict_error", APIStatusError),
+    (408, "timeout_error", RequestTimeoutError),
+    (409, "conflict_error", APIConflictError),
+    (410, "invalid_request_error", APIStatusError),
+    (412, "invalid_request_error", PreconditionFailedError),
     (413, "request_too_large", RequestTooLargeError),
-    (422, "invalid_request_error", APIStatusError),
+    (422, "invalid_request_error", UnprocessableEntityError),
     (429, "rate_limit_error", RateLimitError),
+    (431, "invalid_request_error", RequestHeaderFieldsTooLargeError),
+    (499, "invalid_request_error", ClientClosedRequestError),
     (500, "api_error", InternalServerError),
+    (501, "api_error", HTTPNotImplementedError),
     (502, "api_error", InternalServerError),
-    (503, "api_error", InternalServerError),
-    (504, "timeout_error", InternalServerError),
+    (503, "api_error", ServiceUnavailableError),
+    (504, "timeout_error", GatewayTimeoutError),
     (529, "overloaded_error", OverloadedError),
 ]
 
@@ -254,6 +270,7 @@ def test_every_status_maps_to_its_error(
         transport.send(PAYLOAD)
     error = info.value
     assert type(error) is cls
+    assert isinstance(error, InternalServerError) == (status >= 500)  # as the SDK's tree
     assert error.status_code == status
     assert error.error_type == kind
     assert error.request_id == f"req_{status}"  # the header wins over the body's
@@ -543,7 +560,7 @@ EXPECTED: dict[str, tuple[type[TransportError], bool]] = {
     "CookieConflict": (APIConnectionError, False),
     "DecodingError": (APIConnectionError, True),
     "HTTPError": (APIConnectionError, False),
-    "HTTPStatusError": (InternalServerError, True),
+    "HTTPStatusError": (ServiceUnavailableError, True),
     "InvalidURL": (APIConnectionError, False),
     "LocalProtocolError": (APIConnectionError, False),
     "NetworkError": (APIConnectionError, True),
