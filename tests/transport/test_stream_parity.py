@@ -241,7 +241,7 @@ def stream(data: st.DataObject) -> tuple[list[dict[str, Any]], bool]:
                 )
             )
         )
-        events += noise(data) + [{"type": "message_delta", "delta": delta, "usage": usage}]
+        events += [*noise(data), {"type": "message_delta", "delta": delta, "usage": usage}]
     events.append({"type": "message_stop"})
     return events, cut
 
