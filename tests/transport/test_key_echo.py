@@ -153,11 +153,9 @@ def test_sync_echoed_key_reaches_nothing(
         streamed = api.send_streaming(payload("stream"))
         assert streamed["content"] == [{"type": "text", "text": "hi"}]
         for scenario, cls in SCENARIOS:
+            call = api.send_streaming if scenario.startswith("stream") else api.send
             with pytest.raises(cls) as info:
-                if scenario.startswith("stream"):
-                    api.send_streaming(payload(scenario))
-                else:
-                    api.send(payload(scenario))
+                call(payload(scenario))
             assert_clean_error(info.value)
             assert "[redacted]" in str(info.value)
     direct = HTTPTransport(api_key=KEY, base_url=echo_url, auth=auth)  # type: ignore[arg-type]
@@ -187,11 +185,9 @@ async def test_async_echoed_key_reaches_nothing(
         assert (await api.send(payload("ok")))["id"] == "msg_echo"
         await api.send_streaming(payload("stream"))
         for scenario, cls in SCENARIOS:
+            acall = api.send_streaming if scenario.startswith("stream") else api.send
             with pytest.raises(cls) as info:
-                if scenario.startswith("stream"):
-                    await api.send_streaming(payload(scenario))
-                else:
-                    await api.send(payload(scenario))
+                await acall(payload(scenario))
             assert_clean_error(info.value)
     assert KEY not in cassette.read_text()
     assert_clean_logs(caplog.records)
