@@ -248,7 +248,7 @@ class Accumulator:
             self._done = True
         elif kind == "content_block_start":
             index = event["index"]
-            if index != len(content):
+            if isinstance(index, bool) or not isinstance(index, int) or index != len(content):
                 raise StreamError(
                     f"malformed stream: content_block_start index {index!r}, "
                     f"expected {len(content)}"
