@@ -41,3 +41,16 @@ def test_lazy_names_resolve_and_unknown_names_fail():
 
     with pytest.raises(AttributeError):
         convo.NoSuchThing  # noqa: B018
+
+
+def test_status_classes_are_exported_as_the_sdk_names_them():
+    """The SDK's status classes are reachable from convo (409 as APIConflictError, since
+    ConflictError is the store's head conflict)."""
+    for name in ("RequestTimeoutError", "APIConflictError", "ServiceUnavailableError",
+                 "GatewayTimeoutError", "PaymentRequiredError", "PreconditionFailedError",
+                 "UnprocessableEntityError", "RequestHeaderFieldsTooLargeError",
+                 "ClientClosedRequestError", "HTTPNotImplementedError", "ContentTooLargeError"):
+        assert name in convo.__all__, name
+    assert issubclass(convo.ServiceUnavailableError, convo.InternalServerError)
+    assert issubclass(convo.OverloadedError, convo.InternalServerError)
+    assert issubclass(convo.ConflictError, convo.StoreError)

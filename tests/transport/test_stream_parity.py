@@ -237,11 +237,29 @@ def stream(data: st.DataObject) -> tuple[list[dict[str, Any]], bool]:
                         "input_tokens": counts(),
                         "cache_creation_input_tokens": counts(),
                         "cache_read_input_tokens": counts(),
+                        "server_tool_use": st.none()
+                        | st.builds(lambda n: {"web_search_requests": n}, st.integers(0, 9)),
+                        "output_tokens_details": st.none()
+                        | st.builds(lambda n: {"thinking_tokens": n}, st.integers(0, 99)),
+                        "iterations": st.none()
+                        | st.just([{"type": "message", "input_tokens": 3, "output_tokens": 4}]),
                     },
                 )
             )
         )
-        events += [*noise(data), {"type": "message_delta", "delta": delta, "usage": usage}]
+        closing: dict[str, Any] = {"type": "message_delta", "delta": delta, "usage": usage}
+        closing.update(
+            data.draw(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "context_management": st.none() | st.just({"applied_edits": []}),
+                        "input_transformations": st.none() | st.just([]),
+                    },
+                )
+            )
+        )
+        events += [*noise(data), closing]
     events.append({"type": "message_stop"})
     return events, cut
 
