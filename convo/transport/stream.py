@@ -106,11 +106,13 @@ def _parse_input(buffer: str, *, complete: bool, index: int) -> Any:
 class _Block:
     """Deltas of one open block, joined when they are read (linear time)."""
 
-    __slots__ = ("input", "pieces")
+    __slots__ = ("fragments", "input", "parsed", "pieces")
 
     def __init__(self) -> None:
         self.pieces: dict[str, list[str]] = {}  # "text"/"thinking" -> pieces
         self.input: list[str] = []  # input_json fragments
+        self.fragments = 0  # how many arrived, and how many the last parse saw
+        self.parsed = 0
 
     def append(self, block: dict[str, Any], field: str, piece: str) -> None:
         pieces = self.pieces.get(field)
@@ -125,9 +127,10 @@ class _Block:
             if len(pieces) > 1:
                 pieces[:] = ["".join(pieces)]
             block[field] = pieces[0]
-        if self.input:
+        if self.input and (complete or self.parsed != self.fragments):
             text = "".join(self.input)
             self.input = [text]
+            self.parsed = self.fragments  # reads with no new fragment do not parse again
             if text:  # an empty buffer keeps the start event's input ({})
                 block["input"] = _parse_input(text, complete=complete, index=index)
 
@@ -222,8 +225,6 @@ class Accumulator:
         except RecursionError:
             raise StreamError(f"malformed stream: {kind} event nested too deeply") from None
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            if isinstance(exc, StreamError):
-                raise
             raise StreamError(
                 f"malformed stream: bad {kind} event ({type(exc).__name__}: {str(exc)[:200]})"
             ) from None
@@ -322,6 +323,7 @@ def _apply_delta(block: dict[str, Any], delta: Mapping[str, Any], open_block: _B
         open_block.append(block, field, _str(delta[field]))
     elif kind == "input_json_delta":
         open_block.input.append(_str(delta["partial_json"]))
+        open_block.fragments += 1
     elif kind == "signature_delta":
         block["signature"] = _str(delta["signature"])
     elif kind == "citations_delta":
