@@ -338,6 +338,8 @@ class _Core:
         """One parsed stream event; an ``error`` event is read from scrubbed text
         (server text that may echo the key), every other event as it came."""
         key = self._key.reveal()
+        if key in sse.event:  # the name is quoted in errors; it is never the key
+            sse = sse._replace(event=self.scrub(sse.event))
         if key in sse.data:
             scrubbed = parse_event(sse._replace(data=self.scrub(sse.data)))
             if scrubbed.get("type") == "error":

@@ -251,7 +251,7 @@ class Accumulator:
             index = event["index"]
             if isinstance(index, bool) or not isinstance(index, int) or index != len(content):
                 raise StreamError(
-                    f"malformed stream: content_block_start index {index!r}, "
+                    f"malformed stream: content_block_start index {_show(index)}, "
                     f"expected {len(content)}"
                 )
             block = event["content_block"]
@@ -303,7 +303,7 @@ class Accumulator:
         index = event["index"]
         if isinstance(index, bool) or not isinstance(index, int) or index not in self._blocks:
             raise StreamError(
-                f"malformed stream: {event.get('type')} for block {index!r}, which is not open"
+                f"malformed stream: {event['type']} for block {_show(index)}, which is not open"
             )
         return index
 
@@ -336,6 +336,14 @@ def _apply_delta(block: dict[str, Any], delta: Mapping[str, Any], open_block: _B
     else:  # compaction_delta: the summary arrives whole, and replaces
         block["content"] = thaw(delta.get("content"))
         block["encrypted_content"] = thaw(delta.get("encrypted_content"))
+
+
+def _show(value: Any) -> str:
+    """A server value in an error message: an integer as it is, anything else by
+    its type only (server text may echo a secret, or be huge)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12:
+        return repr(value)
+    return f"<{type(value).__name__}>"
 
 
 def _str(value: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from convo.errors import ConvoError, OverloadedError, TransportError
+from convo.errors import ConvoError, OverloadedError, StreamError, TransportError
 from convo.transport import (
     AsyncCassetteTransport,
     AsyncHTTPTransport,
@@ -59,6 +59,18 @@ class EchoHandler(BaseHTTPRequestHandler):
             raw = f"<html>proxy error for {key}</html>".encode()
             self.head(502, "text/html", key, len(raw))
             self.wfile.write(raw)
+        elif scenario in ("stream-bad-name", "stream-bad-index"):
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.wfile.write(encode_event(message_events(TEXT_MESSAGE)[0]))
+            if scenario == "stream-bad-name":
+                self.wfile.write(f"event: {key}\ndata: {{not json {key}\n\n".encode())
+            else:
+                bad = {"type": "content_block_start", "index": key, "content_block": {"type": "text", "text": key}}
+                self.wfile.write(encode_event(bad))
+            self.close_connection = True
         elif scenario in ("stream", "stream-error"):
             events = message_events({**TEXT_MESSAGE, "content": [{"type": "text", "text": "hi"}]})
             if scenario == "stream-error":
@@ -137,6 +149,8 @@ SCENARIOS = [
     ("bad", TransportError),
     ("not-json", TransportError),
     ("stream-error", OverloadedError),
+    ("stream-bad-name", StreamError),
+    ("stream-bad-index", StreamError),
 ]
 
 
@@ -157,7 +171,8 @@ def test_sync_echoed_key_reaches_nothing(
             with pytest.raises(cls) as info:
                 call(payload(scenario))
             assert_clean_error(info.value)
-            assert "[redacted]" in str(info.value)
+            if scenario not in ("stream-bad-name", "stream-bad-index"):
+                assert "[redacted]" in str(info.value)
     direct = HTTPTransport(api_key=KEY, base_url=echo_url, auth=auth)  # type: ignore[arg-type]
     response = direct.send(payload("ok"))
     assert response.headers["x-echo"] == "[redacted]"
