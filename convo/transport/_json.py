@@ -18,6 +18,7 @@ from typing import Any, Final
 __all__ = ["StrictJSONError", "strict_loads"]
 
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_TEXT: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class StrictJSONError(ValueError):
@@ -37,8 +38,12 @@ def strict_loads(data: str | bytes) -> Any:
     """
     try:
         value = json.loads(data, parse_constant=_no_constant)
-        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-        if _SURROGATE_ESCAPE.search(raw):
+        escaped = (
+            _SURROGATE_ESCAPE_TEXT.search(data)
+            if isinstance(data, str)
+            else _SURROGATE_ESCAPE.search(data)
+        )
+        if escaped:
             # A well-formed pair decodes to one code point and encodes fine.
             json.dumps(value, ensure_ascii=False).encode("utf-8")
     except StrictJSONError:
