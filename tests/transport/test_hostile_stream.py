@@ -4,13 +4,15 @@ Lone surrogates, NaN and infinities, nesting of about a thousand levels, an
 event ``type`` that is a list, random bytes, mutated valid streams, and deep
 or non-JSON error bodies.  Every call ends in a result or a ``ConvoError``
 (never a ``RecursionError``, ``TypeError``, ``UnicodeError`` ...) and takes
-less than a second.  The budget is bounded for CI (``max_examples``).
+less than a second.  The budget is bounded for CI (150 examples a property);
+``CONVO_FUZZ_EXAMPLES`` raises it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,8 +33,11 @@ from convo.transport import (
 from convo.transport._sse import ServerSentEvent, SSEParser, encode_event, parse_event
 from tests.transport._support import PAYLOAD, TEXT_MESSAGE, THINKING_MESSAGE, TOOL_MESSAGE
 
+# CI's budget; CONVO_FUZZ_EXAMPLES=2000 (say) for a longer run.
 BUDGET = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=int(os.environ.get("CONVO_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 DEEP = 1200
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from typing import Any
 
 import pytest
@@ -293,7 +294,11 @@ def convo_parse(chunks: list[bytes]) -> list[dict[str, Any]]:
 # -- the properties --------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
+# CI's budget; CONVO_PARITY_EXAMPLES=1500 (say) for a longer run.
+EXAMPLES = int(os.environ.get("CONVO_PARITY_EXAMPLES", "100"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_property_fold_equals_the_sdk_accumulator(data: st.DataObject) -> None:
     """Bytes in any chunking -> the same events -> the SDK's message, exactly."""
@@ -315,7 +320,7 @@ def test_property_fold_equals_the_sdk_accumulator(data: st.DataObject) -> None:
     assert acc.message() == sdk_snapshot(events)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_property_a_stream_cut_anywhere_keeps_what_the_sdk_keeps(data: st.DataObject) -> None:
     """A stream broken after any event: the fold's snapshot (and the error's
