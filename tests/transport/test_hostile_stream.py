@@ -74,7 +74,7 @@ hostile_values = st.recursive(
     hostile_scalars,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=10,
-) | st.just(deep_list(DEEP))
+)  # Python values nested past the recursion limit: the parametrized test at the end
 event_types = st.sampled_from(
     [
         "message_start",
@@ -261,7 +261,18 @@ def test_hostile_streams_through_the_transports(data: st.DataObject) -> None:
         encode_event(e) if isinstance(e, dict) and _encodable(e) else b"data: [1]\n\n"
         for e in events
     )
-    raw += data.draw(st.sampled_from([b"", b"data: {\"type\": [1]}\n\n", b"data: NaN\n\n", b"\xff"]))
+    raw += data.draw(
+        st.sampled_from(
+            [
+                b"",
+                b'data: {"type": [1]}\n\n',
+                b"data: NaN\n\n",
+                b"\xff",
+                b"data: " + b"[" * DEEP + b"]" * DEEP + b"\n\n",
+                b'data: {"type": "ping", "x": "\\ud800"}\n\n',
+            ]
+        )
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"})
