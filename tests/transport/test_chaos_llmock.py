@@ -130,7 +130,7 @@ def tool_call(name: str, arguments: dict[str, Any] | None = None) -> Callable[[d
     return check
 
 
-SHORT_READ = httpx.Timeout(5.0, read=0.3)
+SHORT_READ = httpx.Timeout(5.0, read=0.6)  # past it: the 1.5 s faults below
 
 CASES: dict[str, Case] = {
     # HTTP errors, once: retried ones succeed on the next attempt, others raise at once.
@@ -166,15 +166,15 @@ CASES: dict[str, Case] = {
     "context-window": Case(
         lambda m: m.limits(context_window=2), raises=BadRequestError, match="prompt is too long"
     ),
-    "delay-once": Case(lambda m: m.delay(1.0), attempts=2, timeout=SHORT_READ),
+    "delay-once": Case(lambda m: m.delay(1.5), attempts=2, timeout=SHORT_READ),
     "delay-always": Case(
-        lambda m: m.delay(1.0, times=None), raises=APITimeoutError, attempts=3, timeout=SHORT_READ
+        lambda m: m.delay(1.5, times=None), raises=APITimeoutError, attempts=3, timeout=SHORT_READ
     ),
     # Streams: retried only until the status arrives, so a break after it is a StreamError.
     "stream-ok": Case(lambda m: None, stream=True, check=lambda msg: msg["stop_reason"] == "end_turn" and bool(text_of(msg))),
     "slow-first-token": Case(lambda m: m.slow_first_token(0.05), stream=True),
     "slow-first-token-timeout": Case(
-        lambda m: m.slow_first_token(1.0), stream=True, raises=StreamError, match="ReadTimeout", timeout=SHORT_READ
+        lambda m: m.slow_first_token(1.5), stream=True, raises=StreamError, match="ReadTimeout", timeout=SHORT_READ
     ),
     "disconnect": Case(lambda m: m.disconnect(after_chunks=2), stream=True, raises=StreamError, match="stream broke"),
     "disconnect-at-once": Case(lambda m: m.disconnect(after_chunks=0), stream=True, raises=StreamError),
@@ -182,7 +182,7 @@ CASES: dict[str, Case] = {
     "corrupt": Case(lambda m: m.corrupt(after_chunks=2), stream=True, raises=StreamError, match="invalid JSON"),
     "stall-short": Case(lambda m: m.stall(after_chunks=2, seconds=0.05), stream=True),
     "stall-past-timeout": Case(
-        lambda m: m.stall(after_chunks=2, seconds=1.0), stream=True, raises=StreamError, match="ReadTimeout", timeout=SHORT_READ
+        lambda m: m.stall(after_chunks=2, seconds=1.5), stream=True, raises=StreamError, match="ReadTimeout", timeout=SHORT_READ
     ),
     "pace": Case(lambda m: m.pace(2), stream=True),
     "stream-fail-once": Case(lambda m: m.fail(529), stream=True, attempts=2),
