@@ -69,7 +69,7 @@ from convo.transport.retry import (
     parse_retry_after,
     should_retry,
 )
-from convo.transport.stream import StreamCheck
+from convo.transport.stream import FINE_GRAINED_TOOL_STREAMING, Accumulator, StreamCheck
 from convo.versions import API_VERSIONS, DEFAULT_API_VERSION
 
 __all__ = [
@@ -547,6 +547,11 @@ class HTTPTransport(BaseTransport):
         """``text`` with this transport's API key replaced by ``[redacted]``."""
         return self._core.scrub(text)
 
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
+
     def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core
         content = dumps(body).encode("utf-8")  # once: a long history is large
@@ -681,6 +686,11 @@ class AsyncHTTPTransport(AsyncBaseTransport):
     def redact(self, text: str) -> str:
         """``text`` with this transport's API key replaced by ``[redacted]``."""
         return self._core.scrub(text)
+
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
 
     async def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import jiter
 
@@ -35,6 +35,7 @@ from convo.transport._status import event_error
 
 __all__ = [
     "DELTA_TARGETS",
+    "FINE_GRAINED_TOOL_STREAMING",
     "KNOWN_BLOCK_TYPES",
     "TOOL_INPUT_BLOCKS",
     "Accumulator",
@@ -92,11 +93,20 @@ that it does not fit is a malformed stream; sent to a block of a type not
 listed here (one the API added since), it is applied as to its own kind."""
 
 
-def _parse_input(buffer: str, *, complete: bool, index: int) -> Any:
+FINE_GRAINED_TOOL_STREAMING: Final = "fine-grained-tool-streaming-2025-05-14"
+"""The beta under which the SDK reads an unfinished string of tool input as far
+as it arrived (``partial_strings=True`` here)."""
+
+
+def _parse_input(buffer: str, *, complete: bool, index: int, strings: bool = False) -> Any:
     """Tool input from its JSON fragments; ``complete=False`` reads a prefix
-    as the SDK does (jiter's partial mode: unfinished values are left out)."""
+    as the SDK does (jiter's partial mode: unfinished values are left out, or
+    with ``strings`` an unfinished string is kept as far as it arrived)."""
+    mode: bool | Literal["trailing-strings"] = (
+        False if complete else ("trailing-strings" if strings else True)
+    )
     try:
-        return jiter.from_json(buffer.encode("utf-8"), partial_mode=not complete)
+        return jiter.from_json(buffer.encode("utf-8"), partial_mode=mode)
     except (ValueError, RecursionError, UnicodeEncodeError) as exc:
         raise StreamError(
             f"malformed stream: tool input of block {index} is not JSON ({str(exc)[:200]})"
@@ -121,7 +131,9 @@ class _Block:
             pieces = self.pieces[field] = [start if isinstance(start, str) else ""]
         pieces.append(piece)
 
-    def settle(self, block: dict[str, Any], index: int, *, complete: bool) -> None:
+    def settle(
+        self, block: dict[str, Any], index: int, *, complete: bool, strings: bool = False
+    ) -> None:
         """Write the joined deltas into ``block``."""
         for field, pieces in self.pieces.items():
             if len(pieces) > 1:
@@ -132,7 +144,7 @@ class _Block:
             self.input = [text]
             self.parsed = self.fragments  # reads with no new fragment do not parse again
             if text:  # an empty buffer keeps the start event's input ({})
-                block["input"] = _parse_input(text, complete=complete, index=index)
+                block["input"] = _parse_input(text, complete=complete, index=index, strings=strings)
 
 
 class Accumulator:
@@ -149,14 +161,19 @@ class Accumulator:
     Beyond the SDK, which keeps only the fields it models: unknown fields
     of ``message_delta``'s ``delta`` and ``usage`` are kept too (usage
     overwrites field by field; a null keeps ``message_start``'s value).
+
+    ``partial_strings=True`` reads unfinished tool input as the SDK does
+    when the request sent the ``fine-grained-tool-streaming-2025-05-14``
+    beta: an unfinished string value is kept as far as it arrived.
     """
 
-    __slots__ = ("_blocks", "_done", "_snapshot")
+    __slots__ = ("_blocks", "_done", "_snapshot", "_strings")
 
-    def __init__(self) -> None:
+    def __init__(self, *, partial_strings: bool = False) -> None:
         self._snapshot: dict[str, Any] | None = None
         self._blocks: dict[int, _Block] = {}  # the open blocks
         self._done = False
+        self._strings = partial_strings
 
     @property
     def snapshot(self) -> dict[str, Any] | None:
@@ -168,7 +185,7 @@ class Accumulator:
         if self._snapshot is not None:
             content = self._snapshot["content"]
             for index, block in self._blocks.items():
-                block.settle(content[index], index, complete=False)
+                block.settle(content[index], index, complete=False, strings=self._strings)
         return self._snapshot
 
     @property
@@ -244,7 +261,7 @@ class Accumulator:
         content: list[Any] = snapshot["content"]
         if kind == "message_stop":
             for index, open_block in self._blocks.items():
-                open_block.settle(content[index], index, complete=False)
+                open_block.settle(content[index], index, complete=False, strings=self._strings)
             self._blocks.clear()
             self._done = True
         elif kind == "content_block_start":
@@ -352,7 +369,9 @@ def _str(value: Any) -> str:
     return value
 
 
-def accumulate(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def accumulate(
+    events: Iterable[Mapping[str, Any]], *, partial_strings: bool = False
+) -> dict[str, Any]:
     """The message a stream of events assembles to.
 
     Equal to the message the same request returns without streaming, and
@@ -363,13 +382,14 @@ def accumulate(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     a ``fallback`` block sets ``model``, ``message_delta`` sets
     ``stop_reason``/``stop_sequence``/``stop_details`` (and ``container``
     unless null) and its cumulative ``usage`` overwrites field by field
-    (missing or null fields keep ``message_start``'s).
+    (missing or null fields keep ``message_start``'s).  ``partial_strings``:
+    see :class:`Accumulator`.
 
     Raises:
         StreamError: malformed, or no ``message_stop`` at the end.
         APIStatusError: an ``error`` event (its mapped subclass).
     """
-    acc = Accumulator()
+    acc = Accumulator(partial_strings=partial_strings)
     for event in events:
         acc.add(event)
     return acc.message()

@@ -16,7 +16,7 @@ from convo.errors import (
     RateLimitError,
     StreamError,
 )
-from convo.transport import Accumulator, accumulate, message_events
+from convo.transport import Accumulator, HTTPTransport, accumulate, message_events
 from convo.transport._sse import (
     ServerSentEvent,
     SSEParser,
@@ -24,6 +24,7 @@ from convo.transport._sse import (
     iter_sse,
     parse_event,
 )
+from convo.transport.stream import FINE_GRAINED_TOOL_STREAMING
 from tests.transport._support import TEXT_MESSAGE, TOOL_MESSAGE
 
 # -- SSE decoding ----------------------------------------------------------------
@@ -455,3 +456,22 @@ def test_parser_rejects_invalid_utf8(chunks: list[bytes]) -> None:
 
     with pytest.raises(StreamError, match="UTF-8"):
         parse_all()
+
+
+@pytest.mark.parametrize(("betas", "expected"), [((), {"n": 1}), ((FINE_GRAINED_TOOL_STREAMING,), {"n": 1, "q": "par"})])
+def test_unfinished_tool_strings_follow_the_fine_grained_beta(
+    betas: tuple[str, ...], expected: dict[str, Any]
+) -> None:
+    """Under fine-grained tool streaming the SDK keeps an unfinished string as far as
+    it arrived; an HTTP transport sending that beta folds its streams the same way."""
+    transport = HTTPTransport(api_key="sk-test", betas=betas)
+    acc = transport.accumulator()
+    transport.close()
+    for event in [
+        {"type": "message_start", "message": {**TOOL_MESSAGE, "content": []}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"n": 1, "q": "par'}},
+    ]:
+        acc.add(event)
+    assert acc.snapshot is not None
+    assert acc.snapshot["content"][0]["input"] == expected

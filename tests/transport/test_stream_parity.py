@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from convo.errors import StreamError
 from convo.transport import Accumulator
 from convo.transport._sse import SSEParser, encode_event, parse_event
+from convo.transport.stream import FINE_GRAINED_TOOL_STREAMING
 
 beta_messages = pytest.importorskip("anthropic.lib.streaming._beta_messages")
 sdk_streaming = pytest.importorskip("anthropic._streaming")
@@ -42,7 +43,9 @@ SDK_EVENTS = {
 }
 
 
-def sdk_snapshot(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+def sdk_snapshot(
+    events: list[dict[str, Any]], betas: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
     """What the SDK's accumulator builds from ``events`` (as JSON), or ``None``.
 
     The SDK's ``Stream`` drops ``ping`` before its fold and yields unknown
@@ -57,7 +60,9 @@ def sdk_snapshot(events: list[dict[str, Any]]) -> dict[str, Any] | None:
                 event=copy.deepcopy(event),
                 current_snapshot=snapshot,
                 json_bufs=buffers,
-                request_headers=httpx2.Headers(),
+                request_headers=httpx2.Headers(
+                    {"anthropic-beta": ",".join(betas)} if betas else {}
+                ),
             )
     return None if snapshot is None else snapshot.to_dict(mode="json", warnings=False)
 
@@ -328,10 +333,11 @@ def test_property_a_stream_cut_anywhere_keeps_what_the_sdk_keeps(data: st.DataOb
     events, _ = stream(data)
     keep = data.draw(st.integers(1, len(events) - 1))
     prefix = events[:keep]
-    acc = Accumulator()
+    fine_grained = data.draw(st.booleans())  # the beta that keeps unfinished strings
+    acc = Accumulator(partial_strings=fine_grained)
     for event in prefix:
         acc.add(event)
-    expected = sdk_snapshot(prefix)
+    expected = sdk_snapshot(prefix, (FINE_GRAINED_TOOL_STREAMING,) if fine_grained else ())
     assert acc.snapshot == expected
     with pytest.raises(StreamError, match="before message_stop") as info:
         acc.message()
