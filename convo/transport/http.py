@@ -80,6 +80,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "HTTPX_ERRORS",
     "MESSAGES_PATH",
+    "SCRUBBED_LOGGERS",
     "AsyncHTTPTransport",
     "HTTPTransport",
     "AuthHeader",
