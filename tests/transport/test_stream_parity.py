@@ -21,6 +21,7 @@ import os
 from typing import Any
 
 import pytest
+from hypothesis import event as tally
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +31,7 @@ from convo.transport._sse import SSEParser, encode_event, parse_event
 from convo.transport.stream import FINE_GRAINED_TOOL_STREAMING
 
 beta_messages = pytest.importorskip("anthropic.lib.streaming._beta_messages")
+messages = pytest.importorskip("anthropic.lib.streaming._messages")
 sdk_streaming = pytest.importorskip("anthropic._streaming")
 httpx2 = pytest.importorskip("httpx2")
 
@@ -63,6 +65,28 @@ def sdk_snapshot(
                 request_headers=httpx2.Headers(
                     {"anthropic-beta": ",".join(betas)} if betas else {}
                 ),
+            )
+    return None if snapshot is None else snapshot.to_dict(mode="json", warnings=False)
+
+
+BETA_ONLY_BLOCKS = {"compaction", "fallback", "mcp_tool_use"}
+BETA_ONLY_FIELDS = {"context_management", "input_transformations", "iterations"}
+
+
+def ga_snapshot(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The SDK's other fold (``lib/streaming/_messages.py``, for the GA API), or
+    ``None`` when the stream uses what only the beta one knows."""
+    for event in events:
+        block = event.get("content_block", {})
+        usage = event.get("usage", {})
+        if block.get("type") in BETA_ONLY_BLOCKS or BETA_ONLY_FIELDS & {*event, *usage}:
+            return None
+    snapshot = None
+    buffers: dict[int, bytes] = {}
+    for event in events:
+        if event["type"] in SDK_EVENTS:
+            snapshot = messages.accumulate_event(
+                event=copy.deepcopy(event), current_snapshot=snapshot, json_bufs=buffers
             )
     return None if snapshot is None else snapshot.to_dict(mode="json", warnings=False)
 
@@ -323,6 +347,10 @@ def test_property_fold_equals_the_sdk_accumulator(data: st.DataObject) -> None:
         acc.add(event)
     assert acc.done
     assert acc.message() == sdk_snapshot(events)
+    ga = ga_snapshot(events)
+    tally("compared with both SDK folds" if ga is not None else "with the beta fold only")
+    if ga is not None:
+        assert acc.message() == ga
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
