@@ -22,16 +22,33 @@ The tree::
         ├── APIConnectionError
         │   └── APITimeoutError
         ├── APIStatusError                     .status_code, .error_type, .request_id, ...
-        │   ├── BadRequestError        400
-        │   ├── AuthenticationError    401
-        │   ├── PermissionDeniedError  403
-        │   ├── NotFoundError          404
-        │   ├── RequestTooLargeError   413
-        │   ├── RateLimitError         429
-        │   ├── OverloadedError        529
-        │   └── InternalServerError    other >= 500
+        │   ├── BadRequestError                   400
+        │   ├── AuthenticationError               401
+        │   ├── PaymentRequiredError              402
+        │   ├── PermissionDeniedError             403
+        │   ├── NotFoundError                     404
+        │   ├── RequestTimeoutError               408
+        │   ├── APIConflictError                  409 (the SDK's ConflictError; see below)
+        │   ├── PreconditionFailedError           412
+        │   ├── RequestTooLargeError              413 (alias ContentTooLargeError)
+        │   ├── UnprocessableEntityError          422
+        │   ├── RateLimitError                    429
+        │   ├── RequestHeaderFieldsTooLargeError  431
+        │   ├── ClientClosedRequestError          499
+        │   └── InternalServerError               >= 500 without a class of its own
+        │       ├── HTTPNotImplementedError       501
+        │       ├── ServiceUnavailableError       503
+        │       ├── GatewayTimeoutError           504
+        │       └── OverloadedError               529
         ├── StreamError
         └── CassetteMissError
+
+The status classes are the official SDK's (``anthropic/_exceptions.py``,
+``_error_classes.py``), by status, with the SDK's names, except 409:
+``ConflictError`` has named the store's lost compare-and-set since convo's
+first release (``except ConflictError`` around a save must keep meaning
+"the head moved"), so the HTTP 409 is ``APIConflictError``.  Both are
+reachable from ``convo`` and neither name means two things.
 
 Context is keyword-only and never holds an API key or request headers:
 errors end up in logs.  Every class pickles (attributes survive a trip
@@ -44,6 +61,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "APIConflictError",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
@@ -52,28 +70,38 @@ __all__ = [
     "BudgetError",
     "CassetteMissError",
     "ChatStateError",
+    "ClientClosedRequestError",
     "CodecError",
     "ConflictError",
+    "ContentTooLargeError",
     "ConvoError",
     "DatabaseLockedError",
+    "GatewayTimeoutError",
+    "HTTPNotImplementedError",
     "HashMismatchError",
     "IntegrityError",
     "InternalServerError",
     "NotFoundError",
     "NotSendableError",
     "OverloadedError",
+    "PaymentRequiredError",
     "PermissionDeniedError",
+    "PreconditionFailedError",
     "RateLimitError",
     "RequestParamError",
+    "RequestHeaderFieldsTooLargeError",
+    "RequestTimeoutError",
     "RequestTooLargeError",
     "RuleError",
     "SchemaVersionError",
+    "ServiceUnavailableError",
     "StoreError",
     "StreamError",
     "ThreadExistsError",
     "ThreadNotFoundError",
     "TransportError",
     "TurnNotFoundError",
+    "UnprocessableEntityError",
 ]
 
 
@@ -396,6 +424,10 @@ class AuthenticationError(APIStatusError):
     """401 authentication_error."""
 
 
+class PaymentRequiredError(APIStatusError):
+    """402 billing_error."""
+
+
 class PermissionDeniedError(APIStatusError):
     """403 permission_error."""
 
@@ -404,20 +436,61 @@ class NotFoundError(APIStatusError):
     """404 not_found_error."""
 
 
+class RequestTimeoutError(APIStatusError):
+    """408: the server timed out waiting for the request (retried)."""
+
+
+class APIConflictError(APIStatusError):
+    """409 conflict_error (retried).  The SDK calls it ``ConflictError``; in convo
+    that name is the store's head conflict, so the HTTP one is named apart."""
+
+
+class PreconditionFailedError(APIStatusError):
+    """412."""
+
+
 class RequestTooLargeError(APIStatusError):
-    """413 request_too_large."""
+    """413 request_too_large (the SDK's ``ContentTooLargeError``)."""
+
+
+ContentTooLargeError = RequestTooLargeError
+"""The SDK's current name for 413."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422."""
 
 
 class RateLimitError(APIStatusError):
     """429 rate_limit_error."""
 
 
-class OverloadedError(APIStatusError):
-    """529 overloaded_error."""
+class RequestHeaderFieldsTooLargeError(APIStatusError):
+    """431."""
+
+
+class ClientClosedRequestError(APIStatusError):
+    """499."""
 
 
 class InternalServerError(APIStatusError):
-    """Any other status >= 500."""
+    """A status >= 500 (api_error); the base of the 5xx classes below."""
+
+
+class HTTPNotImplementedError(InternalServerError):
+    """501."""
+
+
+class ServiceUnavailableError(InternalServerError):
+    """503."""
+
+
+class GatewayTimeoutError(InternalServerError):
+    """504 timeout_error."""
+
+
+class OverloadedError(InternalServerError):
+    """529 overloaded_error."""
 
 
 class StreamError(TransportError):

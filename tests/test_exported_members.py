@@ -69,3 +69,16 @@ def test_the_input_policy_is_a_public_namespace():
     for name in convo.inputs.__all__:
         assert hasattr(convo.inputs, name), name
     assert {"MAX_DEPTH", "MAX_INTEGER_DIGITS", "MAX_DOCUMENT_BYTES", "check_json"} <= set(convo.inputs.__all__)
+
+
+def test_status_classes_are_exported_as_the_sdk_names_them():
+    """The SDK's status classes are reachable from convo (409 as APIConflictError, since
+    ConflictError is the store's head conflict)."""
+    for name in ("RequestTimeoutError", "APIConflictError", "ServiceUnavailableError",
+                 "GatewayTimeoutError", "PaymentRequiredError", "PreconditionFailedError",
+                 "UnprocessableEntityError", "RequestHeaderFieldsTooLargeError",
+                 "ClientClosedRequestError", "HTTPNotImplementedError", "ContentTooLargeError"):
+        assert name in convo.__all__, name
+    assert issubclass(convo.ServiceUnavailableError, convo.InternalServerError)
+    assert issubclass(convo.OverloadedError, convo.InternalServerError)
+    assert issubclass(convo.ConflictError, convo.StoreError)

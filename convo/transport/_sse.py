@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from convo.errors import StreamError
+from convo.transport._json import StrictJSONError, strict_loads
 
 __all__ = [
     "SSEDecoder",
@@ -45,8 +46,10 @@ class SSEDecoder:
     """Turns lines (without their line terminators) into events.
 
     Feed every line, then call :meth:`flush` at the end of the stream: an
-    event not closed by a blank line is incomplete and is dropped, as the
-    specification says (the caller then sees no ``message_stop``).
+    event the stream ended on without a closing blank line is dispatched
+    there, because the API's last event (``message_stop``) often arrives so
+    and the official SDK's fold does not lose it either.  An event whose
+    data is empty is not dispatched (the specification's rule).
     """
 
     __slots__ = ("_data", "_event", "_first", "_id")
@@ -81,30 +84,34 @@ class SSEDecoder:
     def _dispatch(self) -> ServerSentEvent | None:
         event, data = self._event, self._data
         self._event, self._data = "", []
-        if not data:
+        joined = "\n".join(data)
+        if not joined:
             return None
-        return ServerSentEvent(event or "message", "\n".join(data), self._id)
+        return ServerSentEvent(event or "message", joined, self._id)
 
-    def flush(self) -> None:
-        """End of stream: forget a trailing event no blank line completed."""
-        self._event, self._data = "", []
+    def flush(self) -> ServerSentEvent | None:
+        """End of stream: the event still open, if it has data."""
+        return self._dispatch()
 
 
 class SSEParser:
     """Bytes in, events out: UTF-8 decoding, line splitting, :class:`SSEDecoder`.
 
-    Chunks may split anywhere (inside a character, between CR and LF).
+    Chunks may split anywhere (inside a character, between CR and LF).  A
+    line arriving in many chunks is kept as a list of pieces and joined
+    once, when its end arrives, so parsing is linear in the input however
+    it is chunked.
 
     Raises:
         StreamError: the bytes are not UTF-8.
     """
 
-    __slots__ = ("_buffer", "_cr", "_decoder", "_text")
+    __slots__ = ("_cr", "_decoder", "_pending", "_text")
 
     def __init__(self) -> None:
         self._text = codecs.getincrementaldecoder("utf-8")()
         self._decoder = SSEDecoder()
-        self._buffer = ""
+        self._pending: list[str] = []  # the pieces of the unfinished last line
         self._cr = False
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
@@ -112,14 +119,25 @@ class SSEParser:
         try:
             text = self._text.decode(chunk)
         except UnicodeDecodeError as exc:
-            raise StreamError(f"malformed stream: not UTF-8 ({exc})") from exc
+            raise StreamError(f"malformed stream: not UTF-8 ({exc.reason})") from None
         if self._cr and text.startswith("\n"):  # the LF of a CRLF split across chunks
             text = text[1:]
             self._cr = False
-        if text:
-            self._cr = text.endswith("\r")
-        lines = _LINE_BREAK.split(self._buffer + text)
-        self._buffer = lines.pop()
+        if not text:
+            return []
+        self._cr = text.endswith("\r")
+        lines = _LINE_BREAK.split(text)
+        if len(lines) == 1:
+            self._pending.append(text)
+            return []
+        if self._pending:
+            self._pending.append(lines[0])
+            lines[0] = "".join(self._pending)
+        tail = lines.pop()
+        self._pending = [tail] if tail else []
+        return self._lines(lines)
+
+    def _lines(self, lines: Iterable[str]) -> list[ServerSentEvent]:
         events = []
         for line in lines:
             sse = self._decoder.feed(line)
@@ -127,8 +145,12 @@ class SSEParser:
                 events.append(sse)
         return events
 
-    def close(self) -> None:
-        """End of stream: an unterminated line or event is incomplete and dropped.
+    def close(self) -> list[ServerSentEvent]:
+        """End of stream: the events an unterminated last line or event completes.
+
+        Call it only when the body ended cleanly (a broken connection is
+        an error of its own): the last line and event are then whole even
+        without their terminators.
 
         Raises:
             StreamError: the stream ended inside a UTF-8 character.
@@ -136,38 +158,48 @@ class SSEParser:
         try:
             self._text.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise StreamError(f"malformed stream: truncated UTF-8 ({exc})") from exc
-        self._buffer = ""
-        self._decoder.flush()
+            raise StreamError(f"malformed stream: truncated UTF-8 ({exc.reason})") from None
+        events = self._lines(["".join(self._pending)] if self._pending else [])
+        self._pending = []
+        last = self._decoder.flush()
+        if last is not None:
+            events.append(last)
+        return events
 
 
 def iter_sse(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
-    """The events of a sequence of lines."""
+    """The events of a sequence of lines (an unterminated last event included)."""
     decoder = SSEDecoder()
     for line in lines:
         sse = decoder.feed(line)
         if sse is not None:
             yield sse
-    decoder.flush()
+    last = decoder.flush()
+    if last is not None:
+        yield last
 
 
 def parse_event(sse: ServerSentEvent) -> dict[str, Any]:
     """The JSON object an event carries; ``type`` defaults to the event name.
 
+    The data must be strict JSON (``_json.strict_loads``: no NaN or
+    infinities, no lone surrogates, no nesting past the recursion limit).
+
     Raises:
-        StreamError: the data is not a JSON object.
+        StreamError: the data is not such a JSON object.
     """
+    name = sse.event[:64]
     try:
-        value = json.loads(sse.data)
-    except ValueError as exc:
+        value = strict_loads(sse.data)
+    except StrictJSONError as exc:
         raise StreamError(
-            f"malformed stream: event {sse.event!r} carries invalid JSON ({exc})",
-            event=sse.event,
-        ) from exc
+            f"malformed stream: event {name!r} carries invalid JSON ({exc})",
+            event=name,
+        ) from None
     if not isinstance(value, dict):
         raise StreamError(
-            f"malformed stream: event {sse.event!r} carries {type(value).__name__}, not an object",
-            event=sse.event,
+            f"malformed stream: event {name!r} carries {type(value).__name__}, not an object",
+            event=name,
         )
     value.setdefault("type", sse.event)
     return value

@@ -8,21 +8,31 @@ the stream fold build their status errors here.  No httpx in this module.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from convo.errors import (
+    APIConflictError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedRequestError,
+    GatewayTimeoutError,
+    HTTPNotImplementedError,
     InternalServerError,
     NotFoundError,
     OverloadedError,
+    PaymentRequiredError,
     PermissionDeniedError,
+    PreconditionFailedError,
     RateLimitError,
+    RequestHeaderFieldsTooLargeError,
+    RequestTimeoutError,
     RequestTooLargeError,
+    ServiceUnavailableError,
+    UnprocessableEntityError,
 )
+from convo.transport._json import StrictJSONError, strict_loads
 
 __all__ = [
     "ERROR_TYPE_STATUS",
@@ -37,13 +47,24 @@ __all__ = [
 STATUS_ERRORS: Mapping[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    408: RequestTimeoutError,
+    409: APIConflictError,
+    412: PreconditionFailedError,
     413: RequestTooLargeError,
+    422: UnprocessableEntityError,
     429: RateLimitError,
+    431: RequestHeaderFieldsTooLargeError,
+    499: ClientClosedRequestError,
+    501: HTTPNotImplementedError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
     529: OverloadedError,
 }
-"""Statuses with their own class; other >= 500 are ``InternalServerError``."""
+"""Statuses with their own class, as the SDK's ``ERROR_CLASSES`` has them by
+status; other >= 500 are ``InternalServerError``, other statuses ``APIStatusError``."""
 
 ERROR_TYPE_STATUS: Mapping[str, int] = {
     "invalid_request_error": 400,
@@ -72,12 +93,16 @@ def error_class(status_code: int) -> type[APIStatusError]:
 
 
 def read_body(content: bytes) -> Any:
-    """An error body as JSON when it is JSON, else as (lossy) text, or ``None``."""
+    """An error body as strict JSON when it is, else as (lossy) text, or ``None``.
+
+    A body too deep, non-finite or otherwise not strict JSON is text: the
+    status still classifies and retries the error, as the SDK's does.
+    """
     if not content:
         return None
     try:
-        return json.loads(content)
-    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return strict_loads(content)
+    except StrictJSONError:
         return content.decode("utf-8", errors="replace")
 
 

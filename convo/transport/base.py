@@ -307,7 +307,7 @@ class BaseTransport:
             StreamError: the stream broke or ended before ``message_stop``.
             APIStatusError: the request failed, or an ``error`` event arrived.
         """
-        acc = Accumulator()
+        acc = self.accumulator()
         events = self.stream(payload)
         try:
             for event in events:
@@ -319,6 +319,10 @@ class BaseTransport:
             if close is not None:
                 close()
         return _finished(acc, events)
+
+    def accumulator(self) -> Accumulator:
+        """A fold for this transport's streams (see ``Accumulator``)."""
+        return Accumulator()
 
     def close(self) -> None:
         """Release what the transport opened (nothing, by default)."""
@@ -361,7 +365,7 @@ class AsyncBaseTransport:
             StreamError: the stream broke or ended before ``message_stop``.
             APIStatusError: the request failed, or an ``error`` event arrived.
         """
-        acc = Accumulator()
+        acc = self.accumulator()
         events = self.stream(payload)
         try:
             async for event in events:
@@ -375,6 +379,10 @@ class AsyncBaseTransport:
             if close is not None:
                 await close()
         return _finished(acc, events)
+
+    def accumulator(self) -> Accumulator:
+        """A fold for this transport's streams (see ``Accumulator``)."""
+        return Accumulator()
 
     async def aclose(self) -> None:
         """Release what the transport opened (nothing, by default)."""

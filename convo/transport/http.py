@@ -7,10 +7,21 @@ exponential backoff and jitter.  ``sleep`` and ``random`` are injected, so
 tests never wait.  Streams are retried only until the status arrives.
 
 This module is the one place where httpx errors become convo errors
-(:func:`translate_httpx_error`), and where error responses are read.  The
-API key lives in a private holder whose repr is ``<redacted>``; it is sent
-as a per-request header (never set on a client), and scrubbed from every
-error message and logged text.
+(:func:`translate_httpx_error`), and where error responses are read.
+
+Headers: by default what the official SDK sends today (``anthropic-version:
+2026-10-21`` and ``Authorization: Bearer <key>``); ``api_version`` and
+``auth="x-api-key"`` select the older forms.  Exactly one of the two
+credential headers is ever sent, whatever ``default_headers`` or a
+caller's client carry.
+
+The API key lives in a private holder whose repr is ``<redacted>``; it is
+sent as a per-request header (never set on a client), and scrubbed from
+everything server text can reach: error messages, bodies and request ids,
+``error`` events inside a 200 stream, the response headers kept on a
+result, and the records of the ``httpx`` and ``httpcore`` loggers (a
+proxy or server may echo the key in a header, which httpcore logs at
+DEBUG).
 """
 
 from __future__ import annotations
@@ -22,8 +33,9 @@ import logging
 import os
 import random as _random
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, NoReturn
+from typing import Any, Final, Literal, NoReturn, get_args
 
 import httpx
 
@@ -36,7 +48,8 @@ from convo.errors import (
     StreamError,
     TransportError,
 )
-from convo.transport._sse import SSEParser, parse_event
+from convo.transport._json import StrictJSONError, strict_loads
+from convo.transport._sse import ServerSentEvent, SSEParser, parse_event
 from convo.transport._status import read_body, status_error
 from convo.transport.base import (
     APIResponse,
@@ -56,24 +69,32 @@ from convo.transport.retry import (
     parse_retry_after,
     should_retry,
 )
-from convo.transport.stream import StreamCheck
+from convo.transport.stream import FINE_GRAINED_TOOL_STREAMING, Accumulator, StreamCheck
+from convo.versions import API_VERSIONS, DEFAULT_API_VERSION
 
 __all__ = [
+    "AUTH_HEADERS",
     "COUNT_TOKENS_PATH",
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
     "HTTPX_ERRORS",
     "MESSAGES_PATH",
+    "SCRUBBED_LOGGERS",
     "AsyncHTTPTransport",
     "HTTPTransport",
+    "AuthHeader",
     "translate_httpx_error",
 ]
 
 logger = logging.getLogger("convo.transport")
 
 DEFAULT_BASE_URL: Final = "https://api.anthropic.com"
-DEFAULT_API_VERSION: Final = "2023-06-01"
+AuthHeader = Literal["bearer", "x-api-key"]
+"""How the key is sent: ``Authorization: Bearer <key>`` (the SDK 2.x's way,
+the default) or ``x-api-key: <key>`` (SDK 1.x, the API docs' examples)."""
+AUTH_HEADERS: Final[tuple[AuthHeader, ...]] = get_args(AuthHeader)
+_CREDENTIAL_HEADERS: Final = ("authorization", "x-api-key")
 DEFAULT_TIMEOUT: Final = httpx.Timeout(600.0, connect=5.0)
 """The SDK's: ten minutes overall, five seconds to connect."""
 MESSAGES_PATH: Final = "/v1/messages"
@@ -102,10 +123,11 @@ TimeoutTypes = float | httpx.Timeout | None | _Unset
 class _Secret:
     """Holds the API key; prints, logs and pickles as nothing."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        _LIVE_SECRETS.add(self)
 
     def reveal(self) -> str:
         return self._value
@@ -117,6 +139,50 @@ class _Secret:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("an API key does not pickle")
+
+
+_LIVE_SECRETS: Final[weakref.WeakSet[_Secret]] = weakref.WeakSet()
+"""The keys of the transports alive now: what the log filter scrubs."""
+
+SCRUBBED_LOGGERS: Final = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+"""The loggers whose records may hold server text (httpcore logs each
+response's headers at DEBUG); a logger's filter does not reach its
+children, so each is named."""
+
+
+class _ScrubFilter(logging.Filter):
+    """Replaces every live transport's key in a record by ``[redacted]``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = [s.reveal() for s in list(_LIVE_SECRETS)]
+        if not secrets:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not format: leave it to logging
+            return True
+        if any(secret in text for secret in secrets):
+            for secret in secrets:
+                text = text.replace(secret, _REDACTED)
+            record.msg, record.args = text, None
+        return True
+
+
+_SCRUB_FILTER: Final = _ScrubFilter()
+
+
+def _install_log_filter() -> None:
+    for name in SCRUBBED_LOGGERS:
+        target = logging.getLogger(name)
+        if _SCRUB_FILTER not in target.filters:
+            target.addFilter(_SCRUB_FILTER)
 
 
 # -- httpx errors -> convo errors: the only place this happens ---------------
@@ -172,10 +238,10 @@ def translate_httpx_error(
         return status_error(
             response.status_code,
             body,
-            request_id=response.headers.get("request-id"),
+            request_id=_scrub_optional(scrub, response.headers.get("request-id")),
             retry_after=parse_retry_after(response.headers),
             attempts=attempts,
-            reason=response.reason_phrase,
+            reason=scrub(response.reason_phrase),
             scrub=scrub,
         ), should_retry(response.status_code, response.headers)
     for httpx_class, convo_class, retried, message in _TRANSLATIONS:
@@ -183,6 +249,10 @@ def translate_httpx_error(
             suffix = f" after {attempts} attempts" if attempts > 1 else ""
             return convo_class(f"{message}: {detail}{suffix}", attempts=attempts), retried
     raise TypeError(f"not an httpx error: {type(exc).__name__}")
+
+
+def _scrub_optional(scrub: Callable[[str], str], text: str | None) -> str | None:
+    return None if text is None else scrub(text)
 
 
 # -- configuration and response reading, shared by both transports ----------
@@ -194,6 +264,7 @@ class _Core:
     __slots__ = (
         "_key",
         "api_version",
+        "auth",
         "base_url",
         "betas",
         "default_headers",
@@ -207,6 +278,7 @@ class _Core:
         api_key: str | None,
         base_url: str | None,
         api_version: str,
+        auth: str,
         betas: Iterable[str],
         default_headers: Mapping[str, str] | None,
         policy: RetryPolicy,
@@ -218,7 +290,15 @@ class _Core:
             raise TransportError(
                 "no API key: pass api_key=... or set the ANTHROPIC_API_KEY environment variable"
             )
+        if api_version not in API_VERSIONS:
+            raise TransportError(
+                f"unknown api_version {api_version!r}: convo knows {', '.join(API_VERSIONS)}"
+            )
+        if auth not in AUTH_HEADERS:
+            raise TransportError(f"unknown auth {auth!r}: use 'bearer' or 'x-api-key'")
+        self.auth = auth
         self._key = _Secret(key)
+        _install_log_filter()
         url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = url.rstrip("/")
         self.api_version = api_version
@@ -231,35 +311,75 @@ class _Core:
     def describe(self, cls: str) -> str:
         return (
             f"{cls}(base_url={self.base_url!r}, api_version={self.api_version!r}, "
-            f"betas={self.betas!r}, max_retries={self.policy.max_retries})"
+            f"auth={self.auth!r}, betas={self.betas!r}, max_retries={self.policy.max_retries})"
         )
 
     def scrub(self, text: str) -> str:
         """``text`` without the API key."""
         return text.replace(self._key.reveal(), _REDACTED)
 
+    def scrub_optional(self, text: str | None) -> str | None:
+        return None if text is None else self.scrub(text)
+
+    def headers(self, response: httpx.Response) -> dict[str, str]:
+        """The response headers worth keeping: secrets dropped, echoed keys scrubbed."""
+        return {name: self.scrub(value) for name, value in redact_headers(response.headers).items()}
+
+    def decode(self, parser: SSEParser, check: StreamCheck, chunk: bytes | None) -> Iterator[Event]:
+        """The events of one chunk (``None``: the body ended cleanly), checked;
+        the sans-IO step both transports' stream loops share."""
+        for sse in parser.feed(chunk) if chunk is not None else parser.close():
+            event = self.event(sse)
+            check.observe(event)
+            yield event
+            if check.done:
+                return
+
+    def event(self, sse: ServerSentEvent) -> Event:
+        """One parsed stream event; an ``error`` event is read from scrubbed text
+        (server text that may echo the key), every other event as it came."""
+        key = self._key.reveal()
+        if key in sse.event:  # the name is quoted in errors; it is never the key
+            sse = sse._replace(event=self.scrub(sse.event))
+        if key in sse.data:
+            scrubbed = parse_event(sse._replace(data=self.scrub(sse.data)))
+            if scrubbed.get("type") == "error":
+                return scrubbed
+        return parse_event(sse)
+
     def request(
         self, client: httpx.Client | httpx.AsyncClient, path: str, content: bytes, *, stream: bool
     ) -> httpx.Request:
         """One attempt's request (a fresh one each time: hooks may have changed the last)."""
-        headers = {
-            **self.default_headers,
-            "x-api-key": self._key.reveal(),
-            "anthropic-version": self.api_version,
-            "content-type": "application/json",
-            "accept": "text/event-stream" if stream else "application/json",
-            "user-agent": _USER_AGENT,
-        }
+        headers = httpx.Headers(self.default_headers)
+        for name in _CREDENTIAL_HEADERS:
+            headers.pop(name, None)
+        headers.update(
+            {
+                "anthropic-version": self.api_version,
+                "content-type": "application/json",
+                "accept": "text/event-stream" if stream else "application/json",
+                "user-agent": _USER_AGENT,
+            }
+        )
         if self.betas:
             headers["anthropic-beta"] = ",".join(self.betas)
         timeout = httpx.USE_CLIENT_DEFAULT if isinstance(self.timeout, _Unset) else self.timeout
-        return client.build_request(
+        request = client.build_request(
             "POST",
             self.base_url + path,
             content=content,
             headers=headers,
             timeout=timeout,
         )
+        # After the merge with the client's own headers: exactly one credential (A2).
+        for name in _CREDENTIAL_HEADERS:
+            request.headers.pop(name, None)
+        if self.auth == "bearer":
+            request.headers["authorization"] = f"Bearer {self._key.reveal()}"
+        else:
+            request.headers["x-api-key"] = self._key.reveal()
+        return request
 
     def failure(self, response: httpx.Response, attempts: int) -> tuple[APIStatusError, bool]:
         """The error for a read, non-2xx response, and whether to retry it."""
@@ -268,10 +388,10 @@ class _Core:
         error = status_error(
             response.status_code,
             read_body(content),
-            request_id=headers.get("request-id"),
+            request_id=self.scrub_optional(headers.get("request-id")),
             retry_after=parse_retry_after(headers),
             attempts=attempts,
-            reason=response.reason_phrase,
+            reason=self.scrub(response.reason_phrase),
             scrub=self.scrub,
         )
         return error, should_retry(response.status_code, headers)
@@ -303,27 +423,29 @@ class _Core:
             path,
             attempt,
             response.status_code,
-            response.headers.get("request-id"),
+            self.scrub_optional(response.headers.get("request-id")),
         )
 
-    @staticmethod
-    def message(response: httpx.Response) -> APIResponse:
+    def message(self, response: httpx.Response) -> APIResponse:
         """The JSON object of a 2xx response.
 
         Raises:
             CodecError: the body is not a JSON object.
         """
         try:
-            body = response.json()
-        except ValueError as exc:
+            body = strict_loads(response.content)
+        except StrictJSONError as exc:
+            kind = self.scrub_optional(response.headers.get("content-type"))
             raise CodecError(
-                f"the {response.status_code} response body is not JSON "
-                f"(content-type {response.headers.get('content-type')!r})"
-            ) from exc
+                f"the {response.status_code} response body is not strict JSON: {exc} "
+                f"(content-type {kind!r})"
+            ) from None
         if not isinstance(body, dict):
             raise CodecError(f"the response body is {type(body).__name__}, not an object")
         return APIResponse(
-            body, request_id=response.headers.get("request-id"), headers=response.headers
+            body,
+            request_id=self.scrub_optional(response.headers.get("request-id")),
+            headers=self.headers(response),
         )
 
     @staticmethod
@@ -356,7 +478,13 @@ class HTTPTransport(BaseTransport):
     Args:
         api_key: the key; default ``ANTHROPIC_API_KEY`` from the environment.
         base_url: default ``ANTHROPIC_BASE_URL`` or ``https://api.anthropic.com``.
-        api_version: the ``anthropic-version`` header.
+        api_version: the ``anthropic-version`` header, one of
+            ``convo.versions.API_VERSIONS``; default ``DEFAULT_API_VERSION``
+            (``2026-10-21``, what the official SDK sends).
+        auth: ``"bearer"`` (default: ``Authorization: Bearer <key>``, as the
+            SDK 2.x sends it) or ``"x-api-key"``; exactly one is sent, and a
+            credential header in ``default_headers`` or on your client is
+            replaced by it.
         betas: names joined with commas into ``anthropic-beta``.
         max_retries: overrides ``retry_policy.max_retries`` (default 2).
         retry_policy: delays and caps (``RetryPolicy``).
@@ -369,7 +497,8 @@ class HTTPTransport(BaseTransport):
         random: the jitter source, ``() -> [0, 1)``.
 
     Raises:
-        TransportError: no API key was given or found.
+        TransportError: no API key was given or found, or an unknown
+            ``api_version`` or ``auth``.
     """
 
     def __init__(
@@ -378,6 +507,7 @@ class HTTPTransport(BaseTransport):
         *,
         base_url: str | None = None,
         api_version: str = DEFAULT_API_VERSION,
+        auth: AuthHeader = "bearer",
         betas: Iterable[str] = (),
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -391,6 +521,7 @@ class HTTPTransport(BaseTransport):
             api_key,
             base_url,
             api_version,
+            auth,
             betas,
             default_headers,
             _policy(max_retries, retry_policy),
@@ -416,6 +547,11 @@ class HTTPTransport(BaseTransport):
     def redact(self, text: str) -> str:
         """``text`` with this transport's API key replaced by ``[redacted]``."""
         return self._core.scrub(text)
+
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
 
     def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core
@@ -476,19 +612,16 @@ class HTTPTransport(BaseTransport):
     def _events(self, payload: Payload, into: EventStream) -> Iterator[Event]:
         response = self._post(MESSAGES_PATH, _stream_body(payload), stream=True)
         try:
-            into.request_id = response.headers.get("request-id")
-            into.headers = redact_headers(response.headers)
+            into.request_id = self._core.scrub_optional(response.headers.get("request-id"))
+            into.headers = self._core.headers(response)
             check = StreamCheck(into.request_id)
             parser = SSEParser()
             try:
                 for chunk in response.iter_bytes():
-                    for sse in parser.feed(chunk):
-                        event = parse_event(sse)
-                        check.observe(event)
-                        yield event
-                        if check.done:
-                            return
-                parser.close()
+                    yield from self._core.decode(parser, check, chunk)
+                    if check.done:
+                        return
+                yield from self._core.decode(parser, check, None)
             except HTTPX_ERRORS as exc:
                 error, _ = translate_httpx_error(exc, streaming=True, scrub=self._core.scrub)
                 raise error from exc
@@ -514,6 +647,7 @@ class AsyncHTTPTransport(AsyncBaseTransport):
         *,
         base_url: str | None = None,
         api_version: str = DEFAULT_API_VERSION,
+        auth: AuthHeader = "bearer",
         betas: Iterable[str] = (),
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -527,6 +661,7 @@ class AsyncHTTPTransport(AsyncBaseTransport):
             api_key,
             base_url,
             api_version,
+            auth,
             betas,
             default_headers,
             _policy(max_retries, retry_policy),
@@ -552,6 +687,11 @@ class AsyncHTTPTransport(AsyncBaseTransport):
     def redact(self, text: str) -> str:
         """``text`` with this transport's API key replaced by ``[redacted]``."""
         return self._core.scrub(text)
+
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
 
     async def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core
@@ -600,19 +740,18 @@ class AsyncHTTPTransport(AsyncBaseTransport):
     async def _events(self, payload: Payload, into: AsyncEventStream) -> AsyncIterator[Event]:
         response = await self._post(MESSAGES_PATH, _stream_body(payload), stream=True)
         try:
-            into.request_id = response.headers.get("request-id")
-            into.headers = redact_headers(response.headers)
+            into.request_id = self._core.scrub_optional(response.headers.get("request-id"))
+            into.headers = self._core.headers(response)
             check = StreamCheck(into.request_id)
             parser = SSEParser()
             try:
                 async for chunk in response.aiter_bytes():
-                    for sse in parser.feed(chunk):
-                        event = parse_event(sse)
-                        check.observe(event)
+                    for event in self._core.decode(parser, check, chunk):
                         yield event
-                        if check.done:
-                            return
-                parser.close()
+                    if check.done:
+                        return
+                for event in self._core.decode(parser, check, None):
+                    yield event
             except HTTPX_ERRORS as exc:
                 error, _ = translate_httpx_error(exc, streaming=True, scrub=self._core.scrub)
                 raise error from exc

@@ -81,6 +81,7 @@ def text_message(text: str, payload: Mapping[str, Any], number: int = 1) -> dict
         "content": [{"type": "text", "text": text}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
+        "stop_details": None,
         "usage": {
             "input_tokens": estimate_tokens(count_tokens_body(payload)),
             "output_tokens": max(1, len(text) // 4),

@@ -29,6 +29,7 @@ TEXT_MESSAGE: dict[str, Any] = {
     "model": "claude-sonnet-4-5",
     "stop_reason": "end_turn",
     "stop_sequence": None,
+    "stop_details": None,
     "usage": {
         "input_tokens": 12,
         "output_tokens": 9,
@@ -54,6 +55,7 @@ TOOL_MESSAGE: dict[str, Any] = {
     "model": "claude-sonnet-4-5",
     "stop_reason": "tool_use",
     "stop_sequence": None,
+    "stop_details": None,
     "usage": {"input_tokens": 300, "output_tokens": 80},
 }
 

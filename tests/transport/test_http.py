@@ -16,23 +16,34 @@ import pytest
 import convo.transport
 from convo import Conversation
 from convo.errors import (
+    APIConflictError,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedRequestError,
     CodecError,
+    GatewayTimeoutError,
+    HTTPNotImplementedError,
     InternalServerError,
     NotFoundError,
     OverloadedError,
+    PaymentRequiredError,
     PermissionDeniedError,
+    PreconditionFailedError,
     RateLimitError,
+    RequestHeaderFieldsTooLargeError,
+    RequestTimeoutError,
     RequestTooLargeError,
+    ServiceUnavailableError,
     StreamError,
     TransportError,
+    UnprocessableEntityError,
 )
 from convo.transport import APIResponse, AsyncHTTPTransport, HTTPTransport, RetryPolicy
 from convo.transport.http import DEFAULT_TIMEOUT, HTTPX_ERRORS, translate_httpx_error
+from convo.versions import API_VERSIONS, DEFAULT_API_VERSION
 from tests.transport._support import (
     API_KEY,
     PAYLOAD,
@@ -61,20 +72,74 @@ def overloaded(**headers: str) -> httpx.Response:
 
 
 def test_request_headers_and_body(make_http: MakeHTTP) -> None:
-    """The request carries the key, version, JSON content type and the exact payload."""
+    """By default the request carries what the official SDK sends today: the key as
+    ``Authorization: Bearer``, ``anthropic-version: 2026-10-21``; and the exact payload."""
     transport, api = make_http([ok()], betas=["beta-one-2025-01-01", "beta-two"])
     transport.send(PAYLOAD)
     (request,) = api.requests
     assert request.method == "POST"
     assert str(request.url) == "https://api.anthropic.com/v1/messages"
-    assert request.headers["x-api-key"] == API_KEY
-    assert request.headers["anthropic-version"] == "2023-06-01"
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert request.headers["anthropic-version"] == "2026-10-21" == DEFAULT_API_VERSION
     assert request.headers["content-type"] == "application/json"
     assert request.headers["accept"] == "application/json"
     assert request.headers["anthropic-beta"] == "beta-one-2025-01-01,beta-two"
     assert request.headers["user-agent"].startswith("convo")
-    assert "authorization" not in request.headers
+    assert "x-api-key" not in request.headers
     assert api.bodies == [PAYLOAD]
+
+
+@pytest.mark.parametrize("version", API_VERSIONS)
+@pytest.mark.parametrize("auth", ["bearer", "x-api-key"])
+def test_version_and_auth_header_are_chosen(make_http: MakeHTTP, version: str, auth: str) -> None:
+    """Either version and either credential header can be sent; exactly one credential."""
+    transport, api = make_http([ok()], api_version=version, auth=auth)
+    transport.send(PAYLOAD)
+    headers = api.requests[0].headers
+    assert headers["anthropic-version"] == version
+    sent = [name for name in ("authorization", "x-api-key") if name in headers]
+    assert sent == (["authorization"] if auth == "bearer" else ["x-api-key"])
+    assert headers.get_list(sent[0]) == [f"Bearer {API_KEY}" if auth == "bearer" else API_KEY]
+    assert f"auth={auth!r}" in repr(transport)
+
+
+@pytest.mark.parametrize("auth", ["bearer", "x-api-key"])
+def test_exactly_one_credential_whatever_default_headers_and_client_carry(
+    fake_sleep: FakeSleep, auth: str
+) -> None:
+    """A credential in default_headers or on the caller's client is replaced, never doubled."""
+    api = MockAPI([ok()])
+    client = httpx.Client(
+        transport=httpx.MockTransport(api),
+        headers={"X-Api-Key": "client-key", "Authorization": "Bearer client-token"},
+    )
+    transport = HTTPTransport(
+        api_key=API_KEY,
+        client=client,
+        auth=auth,  # type: ignore[arg-type]
+        default_headers={"AUTHORIZATION": "Basic xyz", "x-API-key": "other", "x-extra": "1"},
+        sleep=fake_sleep,
+    )
+    transport.send(PAYLOAD)
+    headers = api.requests[0].headers
+    credentials = [(k, v) for k, v in headers.multi_items() if k in ("authorization", "x-api-key")]
+    assert credentials == [
+        ("authorization", f"Bearer {API_KEY}") if auth == "bearer" else ("x-api-key", API_KEY)
+    ]
+    assert headers["x-extra"] == "1"
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"api_version": "2024-01-01"}, "unknown api_version"), ({"auth": "basic"}, "unknown auth")],
+)
+def test_unknown_version_or_auth_is_refused(kwargs: dict[str, Any], match: str) -> None:
+    """Only the versions convo knows, and the two credential forms, are accepted."""
+    with pytest.raises(TransportError, match=match):
+        HTTPTransport(api_key=API_KEY, **kwargs)
+    with pytest.raises(TransportError, match=match):
+        AsyncHTTPTransport(api_key=API_KEY, **kwargs)
 
 
 def test_no_beta_header_without_betas(make_http: MakeHTTP) -> None:
@@ -117,7 +182,7 @@ def test_key_and_base_url_from_the_environment(
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://env.local")
     transport, api = make_http([ok()], api_key=None)
     transport.send(PAYLOAD)
-    assert api.requests[0].headers["x-api-key"] == "sk-from-env"
+    assert api.requests[0].headers["authorization"] == "Bearer sk-from-env"
     assert str(api.requests[0].url) == "http://env.local/v1/messages"
 
 
@@ -174,17 +239,23 @@ def test_success_body_that_is_not_an_object_is_a_codec_error(
 STATUSES = [
     (400, "invalid_request_error", BadRequestError),
     (401, "authentication_error", AuthenticationError),
-    (402, "billing_error", APIStatusError),
+    (402, "billing_error", PaymentRequiredError),
     (403, "permission_error", PermissionDeniedError),
     (404, "not_found_error", NotFoundError),
-    (409, "conflict_error", APIStatusError),
+    (408, "timeout_error", RequestTimeoutError),
+    (409, "conflict_error", APIConflictError),
+    (410, "invalid_request_error", APIStatusError),
+    (412, "invalid_request_error", PreconditionFailedError),
     (413, "request_too_large", RequestTooLargeError),
-    (422, "invalid_request_error", APIStatusError),
+    (422, "invalid_request_error", UnprocessableEntityError),
     (429, "rate_limit_error", RateLimitError),
+    (431, "invalid_request_error", RequestHeaderFieldsTooLargeError),
+    (499, "invalid_request_error", ClientClosedRequestError),
     (500, "api_error", InternalServerError),
+    (501, "api_error", HTTPNotImplementedError),
     (502, "api_error", InternalServerError),
-    (503, "api_error", InternalServerError),
-    (504, "timeout_error", InternalServerError),
+    (503, "api_error", ServiceUnavailableError),
+    (504, "timeout_error", GatewayTimeoutError),
     (529, "overloaded_error", OverloadedError),
 ]
 
@@ -200,6 +271,7 @@ def test_every_status_maps_to_its_error(
         transport.send(PAYLOAD)
     error = info.value
     assert type(error) is cls
+    assert isinstance(error, InternalServerError) == (status >= 500)  # as the SDK's tree
     assert error.status_code == status
     assert error.error_type == kind
     assert error.request_id == f"req_{status}"  # the header wins over the body's
@@ -489,7 +561,7 @@ EXPECTED: dict[str, tuple[type[TransportError], bool]] = {
     "CookieConflict": (APIConnectionError, False),
     "DecodingError": (APIConnectionError, True),
     "HTTPError": (APIConnectionError, False),
-    "HTTPStatusError": (InternalServerError, True),
+    "HTTPStatusError": (ServiceUnavailableError, True),
     "InvalidURL": (APIConnectionError, False),
     "LocalProtocolError": (APIConnectionError, False),
     "NetworkError": (APIConnectionError, True),
@@ -658,7 +730,7 @@ async def test_async_send_retries_and_succeeds(
     assert result == TEXT_MESSAGE
     assert result.request_id == "req_200"
     assert async_fake_sleep.delays == [0.25, 1.0]
-    assert api.requests[0].headers["x-api-key"] == API_KEY
+    assert api.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
     assert api.bodies == [PAYLOAD] * 3
 
 

@@ -142,9 +142,25 @@ def test_eof_before_message_stop_is_a_stream_error(make_http: MakeHTTP, cut: int
     if cut == -1:
         wire = sse_bytes(message_events(TEXT_MESSAGE))[:-5]  # inside the final event
     transport, api = make_http([sse_response([wire])])
-    with pytest.raises(StreamError, match=r"before message_stop \(request-id req_stream\)"):
+    # Cut inside the final event, that event is dispatched at the end and its data
+    # is not JSON; cut between events, the stream lacks message_stop.
+    match = "'message_stop' carries invalid JSON" if cut == -1 else r"before message_stop \(request-id req_stream\)"
+    with pytest.raises(StreamError, match=match):
         transport.send_streaming(PAYLOAD)
     assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("trailing", [b"", b"\n"])
+def test_final_event_without_its_blank_line_is_kept(
+    make_http: MakeHTTP, newline: bytes, trailing: bytes
+) -> None:
+    """A body whose last event has no closing blank line (or not even its line break)
+    still ends with message_stop: the reply is not lost."""
+    wire = sse_bytes(message_events(TEXT_MESSAGE)).rstrip(b"\n") + trailing
+    wire = wire.replace(b"\n", newline)
+    transport, _ = make_http([sse_response([wire])])
+    assert transport.send_streaming(PAYLOAD) == TEXT_MESSAGE
 
 
 @pytest.mark.parametrize(

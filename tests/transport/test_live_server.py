@@ -53,8 +53,8 @@ def test_sync_transport_against_a_real_server(
     paths = [path for path, _, _ in script.received]
     assert paths == ["/v1/messages"] * 3 + ["/v1/messages/count_tokens"] + ["/v1/messages"] * 2
     _, headers, body = script.received[0]
-    assert headers["x-api-key"] == API_KEY
-    assert headers["anthropic-version"] == "2023-06-01"
+    assert headers["authorization"] == f"Bearer {API_KEY}"
+    assert headers["anthropic-version"] == "2026-10-21"
     assert headers["content-type"] == "application/json"
     assert body == PAYLOAD
     assert script.received[2][2] == {**PAYLOAD, "stream": True}

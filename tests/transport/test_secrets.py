@@ -127,7 +127,7 @@ def test_no_log_record_holds_the_key_over_a_real_socket(
     with HTTPTransport(api_key=API_KEY, base_url=url, sleep=fake_sleep) as transport:
         transport.send(PAYLOAD)
         transport.send_streaming(PAYLOAD)
-    assert script.received[0][1]["x-api-key"] == API_KEY  # it was sent...
+    assert script.received[0][1]["authorization"] == f"Bearer {API_KEY}"  # it was sent...
     assert any(r.name.startswith("httpcore") for r in caplog.records)
     assert API_KEY not in all_text(caplog.records)  # ...and never logged
 

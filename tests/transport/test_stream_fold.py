@@ -16,7 +16,7 @@ from convo.errors import (
     RateLimitError,
     StreamError,
 )
-from convo.transport import Accumulator, accumulate, message_events
+from convo.transport import Accumulator, HTTPTransport, accumulate, message_events
 from convo.transport._sse import (
     ServerSentEvent,
     SSEParser,
@@ -24,6 +24,7 @@ from convo.transport._sse import (
     iter_sse,
     parse_event,
 )
+from convo.transport.stream import FINE_GRAINED_TOOL_STREAMING
 from tests.transport._support import TEXT_MESSAGE, TOOL_MESSAGE
 
 # -- SSE decoding ----------------------------------------------------------------
@@ -41,18 +42,18 @@ def test_sse_decoder_follows_the_specification() -> None:
         "unknown: field",
         "",
         "",  # a blank line with no data dispatches nothing
-        "data",  # a field without a colon: empty data line
+        "data",  # a field without a colon: empty data, which dispatches nothing
         "",
         "event: ping",
         "data:  two spaces",
         "",
         "event: cut",
-        "data: never dispatched",
+        "data: the last event, without its blank line",
     ]
     assert list(iter_sse(lines)) == [
         ServerSentEvent("message_start", '{"a":\n1}', "7"),
-        ServerSentEvent("message", "", "7"),
         ServerSentEvent("ping", " two spaces", "7"),
+        ServerSentEvent("cut", "the last event, without its blank line", "7"),
     ]
 
 
@@ -117,6 +118,7 @@ def test_fold_of_a_recorded_text_stream() -> None:
         "model": "claude-sonnet-4-5",
         "stop_reason": "end_turn",
         "stop_sequence": None,
+        "stop_details": None,  # set by every message_delta, as the SDK's fold does
         "usage": {"input_tokens": 25, "output_tokens": 15, "cache_read_input_tokens": 3},
     }
 
@@ -137,14 +139,47 @@ def test_usage_in_message_delta_is_cumulative() -> None:
 
 
 def test_tool_input_is_joined_and_parsed_at_block_stop() -> None:
-    """input_json_delta fragments are not JSON on their own; the joined buffer is."""
+    """input_json_delta fragments are not JSON on their own; the snapshot shows the
+    prefix that parses (finished values only), the stop the whole input."""
     acc = Accumulator()
+    final = TOOL_MESSAGE["content"][1]["input"]
+    seen = []
     for event in message_events(TOOL_MESSAGE, chunk_size=3):
         acc.add(event)
         if event["type"] == "content_block_delta" and event["index"] == 1:
             assert acc.snapshot is not None
-            assert acc.snapshot["content"][1]["input"] == {}  # not parsed yet
-    assert acc.message()["content"][1]["input"] == TOOL_MESSAGE["content"][1]["input"]
+            partial = acc.snapshot["content"][1]["input"]
+            assert isinstance(partial, dict)
+            assert all(partial[key] == final[key] for key in list(partial)[:-1])
+            seen.append(partial)
+    assert seen[0] == {}
+    assert acc.message()["content"][1]["input"] == final
+
+
+def test_a_block_open_at_message_stop_keeps_what_arrived() -> None:
+    """A tool call cut by max_tokens (no content_block_stop) keeps its partial input,
+    as the SDK's fold does; the message is not lost."""
+    events = [
+        {"type": "message_start", "message": {**TOOL_MESSAGE, "content": [], "stop_reason": None}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"city": "Paris", "days": [1, 2'},
+        },
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ', 3], "note": "unfini'}},
+        {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 7}},
+        {"type": "message_stop"},
+    ]
+    message = accumulate(events)
+    assert message["stop_reason"] == "max_tokens"
+    assert message["content"] == [
+        {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"city": "Paris", "days": [1, 2, 3]}}
+    ]
 
 
 def test_empty_tool_buffer_keeps_the_start_input() -> None:
@@ -193,16 +228,13 @@ def _broken(mutate: Any) -> list[dict[str, Any]]:
         (lambda ev: ev.append({"type": "content_block_stop", "index": 0}), "after message_stop"),
         (lambda ev: ev[1].update(index=5), "expected 0"),
         (lambda ev: ev[2].update(index=9), "not open"),
+        (lambda ev: ev[1].update(content_block=[]), "not an object"),
+        (lambda ev: ev[2].update(delta="text"), "not an object"),
+        (lambda ev: ev[0].update(type=["message_start"]), "must be a string"),
+        (lambda ev: ev[2].update(index=True), "not open"),
         (
-            lambda ev: ev.insert(
-                -2,
-                {
-                    "type": "content_block_start",
-                    "index": 3,
-                    "content_block": {"type": "text", "text": ""},
-                },
-            ),
-            "never stopped",
+            lambda ev: ev[2].update(delta={"type": "input_json_delta", "partial_json": "{}"}),
+            "input_json_delta for block 0, a text block",
         ),
         (lambda ev: ev[2].pop("delta"), "bad content_block_delta"),
         (lambda ev: ev[2]["delta"].update(text=5), "bad content_block_delta"),
@@ -372,7 +404,8 @@ def test_property_accumulate_inverts_message_events(
     message: dict[str, Any], chunk_size: int
 ) -> None:
     """For every message, folding its stream gives the message back."""
-    assert accumulate(message_events(message, chunk_size=chunk_size)) == message
+    expected = {**message, "stop_details": message.get("stop_details")}
+    assert accumulate(message_events(message, chunk_size=chunk_size)) == expected
 
 
 @given(message=messages, newline=st.sampled_from(["\n", "\r\n", "\r"]), data=st.data())
@@ -387,8 +420,8 @@ def test_property_wire_round_trip(
     events = []
     for start, stop in zip([0, *cuts], [*cuts, len(wire)], strict=True):
         events += [parse_event(sse) for sse in parser.feed(wire[start:stop])]
-    parser.close()
-    assert accumulate(events) == message
+    events += [parse_event(sse) for sse in parser.close()]
+    assert accumulate(events) == {**message, "stop_details": message.get("stop_details")}
 
 
 @pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"])
@@ -423,3 +456,22 @@ def test_parser_rejects_invalid_utf8(chunks: list[bytes]) -> None:
 
     with pytest.raises(StreamError, match="UTF-8"):
         parse_all()
+
+
+@pytest.mark.parametrize(("betas", "expected"), [((), {"n": 1}), ((FINE_GRAINED_TOOL_STREAMING,), {"n": 1, "q": "par"})])
+def test_unfinished_tool_strings_follow_the_fine_grained_beta(
+    betas: tuple[str, ...], expected: dict[str, Any]
+) -> None:
+    """Under fine-grained tool streaming the SDK keeps an unfinished string as far as
+    it arrived; an HTTP transport sending that beta folds its streams the same way."""
+    transport = HTTPTransport(api_key="sk-test", betas=betas)
+    acc = transport.accumulator()
+    transport.close()
+    for event in [
+        {"type": "message_start", "message": {**TOOL_MESSAGE, "content": []}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"n": 1, "q": "par'}},
+    ]:
+        acc.add(event)
+    assert acc.snapshot is not None
+    assert acc.snapshot["content"][0]["input"] == expected
