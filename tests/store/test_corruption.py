@@ -303,3 +303,22 @@ def test_truncated_files_give_convo_errors_or_correct_reads(tmp_path, fraction):
     if fraction == 0.0:
         # An empty file is an empty database: no thread, each one not found.
         assert "read" not in words
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file"], indirect=True)
+async def test_async_store_wraps_undecodable_rows_too(db_url):
+    """AsyncStore: the row the driver cannot decode is a StoreError too."""
+    with Store(db_url) as store:
+        c = chat(5)
+        store.save("t", c)
+        _execute(
+            store,
+            "UPDATE turns SET content = CAST(x'22ff22' AS TEXT) WHERE rid = :r",
+            r=_rid(store, 2),
+        )
+    async with AsyncStore(db_url) as astore:
+        with pytest.raises(StoreError):
+            await astore.load("t")
+        with pytest.raises(StoreError):
+            await astore.verify("t")
+        assert await astore.load("t", upto=2) == c.fork(2)  # the rows before it read fine
