@@ -47,6 +47,7 @@ from convo.blocks import (
     WebFetchToolResultBlock,
     WebSearchToolResultBlock,
 )
+from convo.cache import CachePlan, apply_cache_plan, plan_cache
 from convo.conversation import POLICIES, Conversation, Policy, System
 from convo.errors import (
     APIConnectionError,
@@ -78,7 +79,7 @@ from convo.errors import (
     TransportError,
     TurnNotFoundError,
 )
-from convo.models import ModelProfile, profile_for, register_profile
+from convo.models import ModelProfile, Prices, profile_for, register_profile
 from convo.rules import RULES, Rule
 from convo.turns import ROLES, Origin, Role, Turn
 
@@ -180,6 +181,8 @@ __all__ = [
     "MCPToolResultBlock",
     "MCPToolUseBlock",
     "ModelProfile",
+    "Prices",
+    "CachePlan",
     "NotFoundError",
     "NotSendableError",
     "Origin",
@@ -226,6 +229,8 @@ __all__ = [
     "__version__",
     "accumulate",
     "profile_for",
+    "plan_cache",
+    "apply_cache_plan",
     "register_profile",
     "tokens",
 ]

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
 from convo.blocks import Block, TextBlock, ToolResultBlock
+from convo.cache import CacheMode, apply_cache_plan, plan_cache
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
 from convo.errors import CodecError, NotSendableError
 from convo.models import profile_for
@@ -406,12 +407,27 @@ class Conversation:
 
     # -- sending -----------------------------------------------------------
 
-    def to_payload(self, model: str, max_tokens: int, **params: Any) -> dict[str, Any]:
+    def to_payload(
+        self,
+        model: str,
+        max_tokens: int,
+        *,
+        cache: CacheMode = "none",
+        cache_ttl: Literal["5m", "1h"] | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
         """The exact request body for ``POST /v1/messages``.
 
         ``params`` are passed through unchanged (``tools``, ``temperature``,
         ``stream``, ``thinking``, ``metadata``...).  The message objects are
         shared, read-only views of each turn's cached request form.
+
+        Args:
+            cache: ``"none"`` sends the breakpoints the history and params
+                already hold, nothing more; ``"auto"`` adds prompt-cache
+                breakpoints by the policy of ``convo.cache`` (a pure function
+                of the payload: equal histories give equal payloads).
+            cache_ttl: the ``ttl`` of the breakpoints ``"auto"`` adds.
         """
         for key in ("messages", "system"):
             if key in params:
@@ -421,6 +437,10 @@ class Conversation:
             payload["system"] = self._system_json
         payload["messages"] = list(self._message_tuple())
         payload.update(params)
+        if cache == "auto":
+            return apply_cache_plan(payload, plan_cache(payload), ttl=cache_ttl)
+        if cache != "none":
+            raise ValueError(f"cache must be 'none' or 'auto', got {cache!r}")
         return payload
 
     def check_sendable(

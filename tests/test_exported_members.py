@@ -27,6 +27,9 @@ def test_all_has_no_duplicates_and_includes_the_contract():
                  "ToolReferenceBlock", "CompactionBlock", "FallbackBlock", "FileSource",
                  "ContentSource", "UnknownSource", "POLICIES", "ROLES"):
         assert name in convo.__all__, name
+    # Issue 15: cache planning and prices.
+    for name in ("CachePlan", "plan_cache", "apply_cache_plan", "Prices"):
+        assert name in convo.__all__, name
 
 
 def test_import_convo_stays_light():
