@@ -72,7 +72,9 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _has_null(value: Any) -> bool:
-    if isinstance(value, Mapping):
+    # dict, not Mapping: every JSON object here is a dict (FrozenDict is one),
+    # and the ABC check costs more than the walk.
+    if isinstance(value, dict):
         if value.get("type") in OPAQUE_INPUT_TYPES:
             return any(v is None or _has_null(v) for k, v in value.items() if k != "input")
         return any(v is None or _has_null(v) for v in value.values())

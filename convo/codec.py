@@ -190,23 +190,47 @@ def _write(obj: Any) -> FrozenDict:
             out[key] = extra[key]
     if tag is not None and "type" not in out:
         out = {"type": tag, **out}
-    defaults = {key: _default(cls, name) for name, key in modelled_fields(cls)}
-    for key, value in values.items():
-        # A default the JSON did not carry is not written back.
-        if key not in order and value == defaults[key]:
-            continue
-        out[key] = _write_value(value)
+    if values:
+        defaults = _defaults(cls)
+        for key, value in values.items():
+            # A default the JSON did not carry is not written back.
+            if key not in order and value == defaults[key]:
+                continue
+            out[key] = _write_value(value)
     for key, value in extra.items():
         out.setdefault(key, value)
     return FrozenDict(out)
 
 
-def _default(cls: type[Any], name: str) -> Any:
-    default: Any = attrs.fields_dict(cls)[name].default
-    factory = getattr(default, "factory", None)
-    if callable(factory):
-        return factory()
-    return None if default is attrs.NOTHING else default
+_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _defaults(cls: type[Any]) -> dict[str, Any]:
+    """JSON key -> the default of each modelled field (``None`` if required)."""
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = {}
+        fields = attrs.fields_dict(cls)
+        for name, key in modelled_fields(cls):
+            default: Any = fields[name].default
+            factory = getattr(default, "factory", None)
+            found[key] = factory() if callable(factory) else (
+                None if default is attrs.NOTHING else default
+            )
+        _DEFAULTS[cls] = found
+    return found
+
+
+_OPTIONAL: dict[type[Any], frozenset[str]] = {}
+
+
+def _optional(cls: type[Any]) -> frozenset[str]:
+    """The attributes whose default is ``None`` (an explicit null is theirs to keep)."""
+    found = _OPTIONAL.get(cls)
+    if found is None:
+        found = frozenset(f.name for f in attrs.fields(cls) if f.default is None)
+        _OPTIONAL[cls] = found
+    return found
 
 
 def block_to_json(block: Block) -> FrozenDict:
@@ -235,8 +259,8 @@ def _fail(message: str, path: str) -> CodecError:
 def _read(cls: type[Any], data: Mapping[str, Any], path: str) -> Any:
     """Read a JSON object into ``cls``: typed fields, ``extra``, ``key_order``."""
     tagged = hasattr(cls, "TYPE")
-    fields = attrs.fields_dict(cls)
-    by_key = {key: name for name, key in modelled_fields(cls)}
+    optional = _optional(cls)
+    by_key = _by_key(cls)
     body: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in data.items():
@@ -247,7 +271,7 @@ def _read(cls: type[Any], data: Mapping[str, Any], path: str) -> Any:
         name = by_key.get(key)
         if name is None:
             extra[key] = value
-        elif value is None and fields[name].default is None:
+        elif value is None and name in optional:
             extra[key] = None  # an explicit null: kept, the typed field stays None
         else:
             body[name] = _nested(cls, name, value, f"{path}.{key}")
@@ -263,6 +287,17 @@ def _read(cls: type[Any], data: Mapping[str, Any], path: str) -> Any:
     except (TypeError, ValueError) as exc:
         kind = getattr(cls, "TYPE", "") or cls.__name__
         raise CodecError(f"malformed {kind!r}: {exc}", path=path) from None
+
+
+_BY_KEY: dict[type[Any], dict[str, str]] = {}
+
+
+def _by_key(cls: type[Any]) -> dict[str, str]:
+    found = _BY_KEY.get(cls)
+    if found is None:
+        found = {key: name for name, key in modelled_fields(cls)}
+        _BY_KEY[cls] = found
+    return found
 
 
 def _nested(cls: type[Any], name: str, value: Any, path: str) -> Any:
@@ -328,7 +363,7 @@ def block_from_json(data: Any, path: str = "$") -> Block:
 def _identical(a: Any, b: Any) -> bool:
     """Equal as JSON bytes: same keys in the same order, same types
     (``True == 1`` and ``1 == 1.0`` in Python; JSON tells them apart)."""
-    if isinstance(a, Mapping):
+    if isinstance(a, dict):
         if not isinstance(b, Mapping) or list(a) != list(b):
             return False
         return all(_identical(v, b[k]) for k, v in a.items())

@@ -32,7 +32,7 @@ from convo.rules import (
     content_errors,
     system_follower_errors,
 )
-from convo.turns import ROLES, Content, Origin, Role, Turn
+from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
 
 __all__ = ["Conversation", "Policy", "System"]
 
@@ -373,12 +373,14 @@ class Conversation:
 
         Args:
             results: tool_use id -> result (a string, a block, a sequence of
-                blocks, or a complete ``ToolResultBlock``).
+                blocks, or a complete ``ToolResultBlock``); blocks may be SDK
+                block objects (anything with ``to_dict()``/``model_dump()``).
             errors: ids whose result is an error (``is_error: true``).
         """
         failed = set(errors)
         blocks: list[Block] = []
-        for tool_use_id, value in results.items():
+        for tool_use_id, given in results.items():
+            value = _sdk_blocks(given)
             if isinstance(value, ToolResultBlock):
                 blocks.append(value)
                 continue
@@ -630,6 +632,15 @@ def _rebuild(turns: tuple[Turn, ...], system: System, policy: Policy) -> Convers
 
 
 _MODEL_SKIPS = frozenset({NO_EMPTY_CONTENT.name})
+
+
+def _sdk_blocks(value: Any) -> Any:
+    """SDK block objects in a tool result value, read as convo blocks."""
+    if is_sdk_object(value):
+        return block_from_json(value)
+    if isinstance(value, (list, tuple)) and any(is_sdk_object(v) for v in value):
+        return tuple(block_from_json(v) if is_sdk_object(v) else v for v in value)
+    return value
 
 
 def _check_policy(policy: object) -> None:

@@ -28,7 +28,7 @@ from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_from_json, block_to_json, content_from_json, dumps
 from convo.errors import CodecError, HashMismatchError
 
-__all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn"]
+__all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn", "is_sdk_object"]
 
 Role = Literal["user", "assistant", "system"]
 Origin = Literal["human", "model", "synthetic", "tool"]
@@ -319,7 +319,7 @@ _EMPTY = FrozenDict()
 def _as_blocks(content: Any) -> tuple[Block, ...]:
     if isinstance(content, BLOCK_CLASSES):
         return (content,)
-    if _is_sdk_object(content):
+    if is_sdk_object(content):
         return (block_from_json(content),)
     if isinstance(content, Mapping) or not isinstance(content, Iterable):
         raise TypeError(
@@ -327,7 +327,7 @@ def _as_blocks(content: Any) -> tuple[Block, ...]:
             f"got {type(content).__name__} (use convo.codec.block_from_json for JSON)"
         )
     blocks = tuple(
-        block_from_json(b, f"$[{i}]") if _is_sdk_object(b) else b for i, b in enumerate(content)
+        block_from_json(b, f"$[{i}]") if is_sdk_object(b) else b for i, b in enumerate(content)
     )
     for i, block in enumerate(blocks):
         if not isinstance(block, BLOCK_CLASSES):
@@ -338,7 +338,7 @@ def _as_blocks(content: Any) -> tuple[Block, ...]:
     return blocks
 
 
-def _is_sdk_object(value: Any) -> bool:
+def is_sdk_object(value: Any) -> bool:
     """An object that dumps itself to JSON (an SDK model), not a plain value."""
     return not isinstance(value, (Mapping, str, bytes, list, tuple)) and (
         callable(getattr(value, "to_dict", None)) or callable(getattr(value, "model_dump", None))

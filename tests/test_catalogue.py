@@ -165,6 +165,11 @@ def test_block_constructors_take_sdk_objects():
     nulled = Conversation().user([sdk.TextBlock(type="text", text="hello", citations=None)])
     assert nulled.head is not None and nulled.head.blocks[0].extra == {"citations": None}
     assert nulled.head_id == c.head_id
+    answered = Conversation().user("q").assistant([ToolUseBlock("toolu_1", "n")]).tool_results(
+        {"toolu_1": [sdk.TextBlock(type="text", text="42")]})
+    assert answered.head is not None
+    assert answered.head.content[0] == {"type": "tool_result", "tool_use_id": "toolu_1",
+                                        "content": [{"type": "text", "text": "42"}]}
 
 
 # -- server tools: where they go and how they pair ---------------------------------

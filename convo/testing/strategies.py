@@ -296,6 +296,7 @@ def _assistant_turn(
     thinking: bool,
     budget: _Budget | None = None,
     beta: bool = False,
+    pause: bool = False,
 ) -> tuple[Any, tuple[str, ...], dict[str, Any] | None]:
     budget = budget if budget is not None else _Budget(MAX_CACHE_BREAKPOINTS)
     if draw(st.booleans()):
@@ -335,6 +336,11 @@ def _assistant_turn(
             body.insert(len(body) - len(ids), draw(_server_tool_pair(f"srvtoolu_{counter[0]:05d}"))[0])
     if not body:
         body.append(draw(_text_blocks(budget)))
+    if pause and tools and not ids and draw(st.integers(0, 3)) == 0:
+        # The server-tool loop hit its limit: the turn ends on an open call
+        # (stop_reason pause_turn) and is resent as is (API_RULES D9).
+        counter[0] += 1
+        body.append(draw(_server_tool_pair(f"srvtoolu_{counter[0]:05d}"))[0])
     meta = None
     if draw(st.booleans()):
         counter[0] += 1
@@ -422,7 +428,7 @@ def responses(
 ) -> dict[str, Any]:
     """Messages API response bodies (today's block catalogue)."""
     counter = [draw(st.integers(0, 10_000))]
-    content, ids, _ = draw(_assistant_turn(counter, tools, thinking, beta=beta))
+    content, ids, _ = draw(_assistant_turn(counter, tools, thinking, beta=beta, pause=True))
     if isinstance(content, str):
         content = [TextBlock(content)]
     from convo.codec import block_to_json

@@ -10,9 +10,12 @@ from typing import Any, assert_type
 
 from convo import (
     Conversation,
+    FrozenDict,
     ImageBlock,
     NotSendableError,
+    Policy,
     RuleError,
+    ServerToolUseBlock,
     TextBlock,
     ToolUseBlock,
     Turn,
@@ -38,3 +41,12 @@ def build() -> Conversation:
             assert_type(violation.index, int | None)
     assert_type(profile_for("claude-opus-4-6").prefill, bool)
     return Conversation.from_payload(payload)
+
+
+def catalogue(response: object) -> Conversation:
+    c = Conversation(policy="keep").user("Find it").append_response(response)
+    c = c.user("and now").system_message("Answer in French.")
+    block = ServerToolUseBlock("srvtoolu_1", "web_search", {"query": "q"})
+    assert_type(block.extra, FrozenDict)
+    assert_type(Conversation.from_payload({"messages": []}, policy=None).policy, Policy)
+    return c.append("assistant", [block], origin="model")
