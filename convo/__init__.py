@@ -82,6 +82,7 @@ from convo.errors import (
 from convo.models import ModelProfile, Prices, profile_for, register_profile
 from convo.rules import RULES, Rule
 from convo.turns import ROLES, Origin, Role, Turn
+from convo.usage import Ledger, RequestUsage, Usage
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
 
@@ -183,6 +184,9 @@ __all__ = [
     "ModelProfile",
     "Prices",
     "CachePlan",
+    "Ledger",
+    "RequestUsage",
+    "Usage",
     "NotFoundError",
     "NotSendableError",
     "Origin",

@@ -33,6 +33,7 @@ from convo.rules import (
     system_follower_errors,
 )
 from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
+from convo.usage import Ledger, PriceTable, ledger
 
 __all__ = ["Conversation", "Policy", "System"]
 
@@ -491,6 +492,25 @@ class Conversation:
 
         result: bool = fits(self, model, max_tokens=max_tokens)
         return result
+
+    def usage(
+        self, *, since: Conversation | None = None, prices: PriceTable | None = None
+    ) -> Ledger:
+        """The usage ledger: every model response of this chain, with its
+        tokens (input, output, cache read, cache write by TTL) and cost.
+
+        A fork shares its prefix's usage: the requests before the fork point
+        count in the ledger of every conversation that holds them.  Pass
+        ``since=`` the conversation this one forked from to count only the
+        requests it does not share (see ``convo.usage``).
+
+        Args:
+            since: leave out the turns of this conversation's chain.
+            prices: override the profiles' price tables (one ``Prices``, a
+                model -> ``Prices`` mapping, or a function of the model).
+        """
+        skip = () if since is None else (t.id for t in since.reversed_turns())
+        return ledger(self.turns, prices=prices, skip=skip)
 
     def is_sendable(self, model: str | None = None, **kwargs: Any) -> bool:
         """True when ``check_sendable`` would not raise."""

@@ -28,7 +28,8 @@ def test_all_has_no_duplicates_and_includes_the_contract():
                  "ContentSource", "UnknownSource", "POLICIES", "ROLES"):
         assert name in convo.__all__, name
     # Issue 15: cache planning and prices.
-    for name in ("CachePlan", "plan_cache", "apply_cache_plan", "Prices"):
+    for name in ("CachePlan", "plan_cache", "apply_cache_plan", "Prices", "Ledger", "Usage",
+                 "RequestUsage"):
         assert name in convo.__all__, name
 
 
