@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
-from convo.blocks import Block, TextBlock, ToolResultBlock
+from convo.blocks import Block, RedactedThinkingBlock, TextBlock, ThinkingBlock, ToolResultBlock
 from convo.cache import CacheMode, apply_cache_plan, plan_cache
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
 from convo.errors import CodecError, NotSendableError
 from convo.models import profile_for
+from convo.prefix import FINGERPRINT_KEY, fingerprint, has_thinking, stale_thinking_errors
 from convo.rules import (
     NO_EMPTY_CONTENT,
     PREFILL_NO_TRAILING_WHITESPACE,
@@ -319,7 +320,9 @@ class Conversation:
             )
         return self.append("assistant", text, origin="synthetic", meta={"prefill": True})
 
-    def append_response(self, response: Mapping[str, Any] | Any) -> Conversation:
+    def append_response(
+        self, response: Mapping[str, Any] | Any, *, request: Mapping[str, Any] | None = None
+    ) -> Conversation:
         """Append the assistant message of a Messages API response.
 
         ``response`` is the response JSON, or an SDK ``Message`` (any object
@@ -333,6 +336,13 @@ class Conversation:
         the continuation is joined to it: the result is ONE assistant turn,
         whose ``meta["prefix"]`` keeps what was there before.
 
+        Args:
+            request: the request body the response answers.  When given,
+                the turn records the prefix it was produced under in
+                ``meta["prefix_fingerprint"]`` (see ``convo.prefix``), and
+                ``check_sendable`` reports its thinking once that prefix
+                changes (``thinking-prefix-unchanged``).
+
         Raises:
             CodecError: the response is not a message.
             RuleError: the response breaks an append-time rule.
@@ -340,6 +350,10 @@ class Conversation:
         blocks, meta = split_response(as_json(response))
         head = self._head
         if head is None or head.turn.role != "assistant":
+            if request is not None:
+                meta = meta | {
+                    FINGERPRINT_KEY: _request_fingerprint(request, None if head is None else head.turn.id)
+                }
             turn = Turn.create(
                 "assistant",
                 blocks,
@@ -354,6 +368,10 @@ class Conversation:
             joined_meta = joined_meta | {"prefix_meta": prev.meta}
         joined = _join(prev, blocks)
         parent = head.parent
+        if request is not None:
+            joined_meta = joined_meta | {
+                FINGERPRINT_KEY: _request_fingerprint(request, None if parent is None else parent.turn.id)
+            }
         turn = Turn.create(
             "assistant",
             joined,
@@ -478,6 +496,11 @@ class Conversation:
             if turn.origin == "model":
                 errors.extend(content_errors(turn, i))
         errors.extend(catalogue_send_errors(turns, profile_for(model)))
+        errors.extend(
+            stale_thinking_errors(
+                turns, system=self._system_json, tools=params.get("tools"), thinking=params.get("thinking")
+            )
+        )
         if errors:
             errors.sort(key=lambda e: (-1 if e.index is None else e.index))
             raise NotSendableError(errors)
@@ -492,6 +515,43 @@ class Conversation:
 
         result: bool = fits(self, model, max_tokens=max_tokens)
         return result
+
+    def strip_stale_thinking(self, *, tools: Any = None, thinking: Any = None) -> Conversation:
+        """A sendable fork: thinking removed where its prefix changed.
+
+        Every turn before the first one ``check_sendable`` would report as
+        ``thinking-prefix-unchanged`` (for these ``tools`` and ``thinking``
+        and this system prompt) is shared as is.  From there on the turns
+        are rebuilt, with the thinking blocks of the reported turns removed
+        and kept otherwise; removing a block changes the prefix of every
+        later block (D8), so a later thinking turn is stripped as well.
+        Stripped turns keep their meta plus ``thinking_stripped: true``.
+        The stored turns are never rewritten: this is a new chain.
+
+        Returns:
+            ``self`` when nothing is stale.
+        """
+        turns = self.turns
+        stale = stale_thinking_errors(turns, system=self._system_json, tools=tools, thinking=thinking)
+        if not stale:
+            return self
+        first = min(e.index for e in stale if e.index is not None)
+        out = self.fork(first)
+        for turn in turns[first:]:
+            if has_thinking(turn):
+                kept = [b for b in turn.blocks if not isinstance(b, (ThinkingBlock, RedactedThinkingBlock))]
+                out = out._append_turn(
+                    Turn.create(
+                        turn.role,
+                        kept,
+                        origin=turn.origin,
+                        meta=turn.meta | {"thinking_stripped": True},
+                        parent_id=out.head_id,
+                    )
+                )
+            else:
+                out = out._append_turn(turn.with_parent(out.head_id))
+        return out
 
     def usage(
         self, *, since: Conversation | None = None, prices: PriceTable | None = None
@@ -645,6 +705,18 @@ class Conversation:
     def __repr__(self) -> str:
         system = "" if self._system is None else ", system=..."
         return f"Conversation({len(self)} turns, head={self.head_id}{system}, policy={self._policy!r})"
+
+
+def _request_fingerprint(request: Mapping[str, Any], parent: str | None) -> dict[str, str | None]:
+    request = as_json(request)
+    if not isinstance(request, Mapping):
+        raise CodecError(f"a request must be an object, got {type(request).__name__}")
+    return fingerprint(
+        system=request.get("system"),
+        tools=request.get("tools"),
+        thinking=request.get("thinking"),
+        parent=parent,
+    )
 
 
 def _rebuild(turns: tuple[Turn, ...], system: System, policy: Policy) -> Conversation:
