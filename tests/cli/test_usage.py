@@ -47,3 +47,16 @@ def test_usage_of_a_thread_without_responses(run, store):
     result = run("usage", "t")
     assert result.exit_code == 0
     assert "no model responses" in result.output
+
+
+def test_demo_shows_a_cached_exchange_and_its_ledger(run):
+    """convo demo ends with a cache="auto" exchange: writes, then reads, and its cost."""
+    result = run("demo", env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert 'cache="auto"' in result.stdout and "ledger" in result.stdout
+    assert "3 requests on claude-opus-4-5: hit ratio" in result.stdout
+    assert "without caching" in result.stdout
+    lines = [json.loads(line) for line in run("usage", "demo-cache", "--json").output.splitlines()]
+    assert lines[0]["cache_write_5m_tokens"] > 4096 and lines[0]["cache_read_tokens"] == 0
+    assert all(line["cache_read_tokens"] > 4096 for line in lines[1:3])
+    assert lines[-1]["total"] is True
