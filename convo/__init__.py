@@ -49,6 +49,8 @@ from convo.blocks import (
 )
 from convo.cache import CachePlan, apply_cache_plan, plan_cache
 from convo.conversation import POLICIES, Conversation, Policy, System
+
+from convo.compaction import compact, compaction_link  # isort: skip  (above conversation)
 from convo.errors import (
     APIConnectionError,
     APIStatusError,
@@ -235,6 +237,8 @@ __all__ = [
     "profile_for",
     "plan_cache",
     "apply_cache_plan",
+    "compact",
+    "compaction_link",
     "register_profile",
     "tokens",
 ]

@@ -29,7 +29,7 @@ def test_all_has_no_duplicates_and_includes_the_contract():
         assert name in convo.__all__, name
     # Issue 15: cache planning and prices.
     for name in ("CachePlan", "plan_cache", "apply_cache_plan", "Prices", "Ledger", "Usage",
-                 "RequestUsage"):
+                 "RequestUsage", "compact", "compaction_link"):
         assert name in convo.__all__, name
 
 
