@@ -225,3 +225,24 @@ def test_auto_payload_is_sendable() -> None:
     p = c.to_payload("claude-opus-4-5", 100, cache="auto")
     again = Conversation.from_payload(p)
     again.check_sendable("claude-opus-4-5", max_tokens=100)
+
+
+def test_chat_sends_auto_breakpoints_and_records_the_prefix(tmp_path) -> None:
+    """Chat(params={"cache": "auto"}) sends planned breakpoints; each model
+    turn records the prefix it was produced under."""
+    from convo.chat import Chat
+    from convo.store import Store
+    from convo.transport import ScriptedTransport
+
+    transport = ScriptedTransport(["first", "second"])
+    with Store(tmp_path / "c.db") as store:
+        chat = Chat(store, transport, "t", model="claude-opus-4-5", system=LONG,
+                    params={"cache": "auto"})
+        chat.send("hello")
+        chat.send("again")
+        sent = transport.requests[-1]
+        assert count_breakpoints(sent) == 3
+        assert "cache" not in sent
+        heads = [t for t in chat.conversation.turns if t.role == "assistant"]
+        assert all("prefix_fingerprint" in t.meta for t in heads)
+        assert heads[1].meta["prefix_fingerprint"]["parent"] == chat.conversation[2].id

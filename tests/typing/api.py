@@ -50,3 +50,18 @@ def catalogue(response: object) -> Conversation:
     assert_type(block.extra, FrozenDict)
     assert_type(Conversation.from_payload({"messages": []}, policy=None).policy, Policy)
     return c.append("assistant", [block], origin="model")
+
+
+def prefix_as_a_value(c: Conversation, response: object) -> Conversation:
+    from convo import CachePlan, Ledger, Prices, Usage, compact, plan_cache
+
+    payload = c.to_payload("claude-opus-4-5", 1024, cache="auto", cache_ttl="1h")
+    assert_type(plan_cache(payload), CachePlan)
+    c = c.append_response(response, request=payload)
+    ledger = c.usage(prices=Prices.standard(5.0, 25.0))
+    assert_type(ledger, Ledger)
+    assert_type(ledger.total, Usage)
+    assert_type(ledger.total.cost, float | None)
+    assert_type(ledger.total.hit_ratio, float)
+    fixed = c.strip_stale_thinking(tools=None, thinking=None)
+    return compact(fixed, "summary", keep_tail=2)
