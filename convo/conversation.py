@@ -438,6 +438,7 @@ class Conversation:
         *,
         cache: CacheMode = "none",
         cache_ttl: Literal["5m", "1h"] | None = None,
+        cache_diagnostics: bool = False,
         **params: Any,
     ) -> dict[str, Any]:
         """The exact request body for ``POST /v1/messages``.
@@ -452,6 +453,11 @@ class Conversation:
                 breakpoints by the policy of ``convo.cache`` (a pure function
                 of the payload: equal histories give equal payloads).
             cache_ttl: the ``ttl`` of the breakpoints ``"auto"`` adds.
+            cache_diagnostics: send ``diagnostics.previous_message_id`` (the
+                id of the newest model response in this chain, or ``null``),
+                so the response says why the cache missed
+                (``diagnostics.cache_miss_reason``, kept in the turn's meta
+                and shown by the usage ledger).
         """
         for key in ("messages", "system"):
             if key in params:
@@ -461,11 +467,20 @@ class Conversation:
             payload["system"] = self._system_json
         payload["messages"] = list(self._message_tuple())
         payload.update(params)
+        if cache_diagnostics and "diagnostics" not in params:
+            payload["diagnostics"] = {"previous_message_id": self._last_response_id()}
         if cache == "auto":
             return apply_cache_plan(payload, plan_cache(payload), ttl=cache_ttl)
         if cache != "none":
             raise ValueError(f"cache must be 'none' or 'auto', got {cache!r}")
         return payload
+
+    def _last_response_id(self) -> str | None:
+        for turn in self.reversed_turns():
+            if turn.origin == "model":
+                value = turn.meta.get("id")
+                return value if isinstance(value, str) else None
+        return None
 
     def check_sendable(
         self,

@@ -120,6 +120,8 @@ class RequestUsage:
         response_id: the response's ``id`` (``None`` if it had none).
         model: the model that answered.
         usage: its token counts and cost.
+        cache_miss_reason: the response's ``diagnostics.cache_miss_reason``
+            (sent when the request asked, see ``cache_diagnostics``), or ``None``.
     """
 
     index: int
@@ -127,6 +129,7 @@ class RequestUsage:
     response_id: str | None
     model: str | None
     usage: Usage
+    cache_miss_reason: Any = None
 
 
 @frozen
@@ -242,6 +245,7 @@ def ledger(
             model = model if isinstance(model, str) else None
             usage = usage.priced(_price_for(model, prices))
             response_id = meta.get("id")
+            diagnostics = meta.get("diagnostics")
             rows.append(
                 RequestUsage(
                     index,
@@ -249,6 +253,7 @@ def ledger(
                     response_id if isinstance(response_id, str) else None,
                     model,
                     usage,
+                    diagnostics.get("cache_miss_reason") if isinstance(diagnostics, Mapping) else None,
                 )
             )
             total = total + usage

@@ -24,6 +24,7 @@ def response(
     w1: int = 0,
     split: bool = True,
     rid: str = "msg_1",
+    **extra: Any,
 ) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "input_tokens": inp,
@@ -42,6 +43,7 @@ def response(
         "stop_reason": "end_turn",
         "stop_sequence": None,
         "usage": usage,
+        **extra,
     }
 
 
@@ -106,6 +108,7 @@ def test_joined_continuations_count_each_response() -> None:
     assert ledger.total.input_tokens == 40
 
 
+MODEL_ID = "claude-opus-4-5"
 counts = st.integers(0, 10**6)
 
 
@@ -121,3 +124,19 @@ def test_total_is_the_sum_of_the_rows(rows: list[tuple[int, int, int, int, int]]
     assert total.total_input_tokens == ledger.total.total_input_tokens
     assert total.cost == pytest.approx(ledger.total.cost)
     assert ledger.total.total_input_tokens == sum(r[0] + r[2] + r[3] + r[4] for r in rows)
+
+
+def test_cache_diagnostics_are_sent_and_the_miss_reason_recorded() -> None:
+    """cache_diagnostics sends the previous response id; the miss reason
+    the response gives appears in the ledger."""
+    c = Conversation("s").user("a")
+    assert c.to_payload(MODEL_ID, 10, cache_diagnostics=True)["diagnostics"] == {"previous_message_id": None}
+    c = c.append_response(response("x", rid="msg_A")).user("b")
+    payload = c.to_payload(MODEL_ID, 10, cache_diagnostics=True)
+    assert payload["diagnostics"] == {"previous_message_id": "msg_A"}
+    assert "diagnostics" not in c.to_payload(MODEL_ID, 10)
+    miss = {"type": "system_changed"}
+    c = c.append_response(response("y", rid="msg_B", diagnostics={"cache_miss_reason": miss}))
+    rows = c.usage().requests
+    assert rows[0].cache_miss_reason is None
+    assert rows[1].cache_miss_reason == miss

@@ -4,12 +4,15 @@ total, with the cache hit ratio of each request and the cost."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import click
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
+from convo._frozen import thaw
 from convo.cli.app import App, main, pass_app
 from convo.usage import Ledger
 
@@ -86,7 +89,8 @@ def usage(app: App, thread: str, since: str | None, as_json: bool) -> None:
         for row in ledger.requests:
             click.echo(json.dumps({"turn": row.index, "turn_id": row.turn_id,
                                    "response_id": row.response_id, "model": row.model,
-                                   **_row_json(row.usage)}))
+                                   **_row_json(row.usage),
+                                   "cache_miss_reason": thaw(row.cache_miss_reason)}))
         click.echo(json.dumps({"total": True, "requests": ledger.total.requests,
                                **_row_json(ledger.total)}))
         return
@@ -96,6 +100,10 @@ def usage(app: App, thread: str, since: str | None, as_json: bool) -> None:
     app.out.print(ledger_table(ledger, title=f"usage of {thread}"))
     models = sorted({row.model or "?" for row in ledger.requests})
     app.out.print(f"{ledger.total.requests} requests; model: {', '.join(models)}")
+    for row in ledger.requests:
+        reason = row.cache_miss_reason
+        if isinstance(reason, Mapping):
+            app.out.print(f"turn {row.index}: cache miss: {escape(str(reason.get('type', reason)))}")
     if ledger.unpriced_models:
         app.out.print(f"no price table for: {', '.join(ledger.unpriced_models)} (cost shown as ?)")
 

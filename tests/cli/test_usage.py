@@ -60,3 +60,13 @@ def test_demo_shows_a_cached_exchange_and_its_ledger(run):
     assert lines[0]["cache_write_5m_tokens"] > 4096 and lines[0]["cache_read_tokens"] == 0
     assert all(line["cache_read_tokens"] > 4096 for line in lines[1:3])
     assert lines[-1]["total"] is True
+
+
+def test_usage_names_the_cache_miss_reason(run, store):
+    """A response's diagnostics.cache_miss_reason is printed and in --json."""
+    reply = _reply("x", "m1")
+    reply["diagnostics"] = {"cache_miss_reason": {"type": "tools_changed"}}
+    store.save("t", Conversation().user("a").append_response(reply))
+    assert "turn 1: cache miss: tools_changed" in run("usage", "t").output
+    first = json.loads(run("usage", "t", "--json").output.splitlines()[0])
+    assert first["cache_miss_reason"] == {"type": "tools_changed"}
