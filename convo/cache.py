@@ -165,7 +165,7 @@ def _estimate(value: Any) -> int:
 
 
 def _has_cache_control(value: Any) -> int:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         own = 1 if value.get("cache_control") is not None else 0
         inner = value.get("content")
         return own + (_has_cache_control(inner) if isinstance(inner, (list, tuple)) else 0)
@@ -183,8 +183,8 @@ def count_breakpoints(payload: Mapping[str, Any]) -> int:
     if isinstance(system, (list, tuple)):
         total += _has_cache_control(system)
     for message in payload.get("messages") or ():
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if isinstance(content, (list, tuple)):
+        content = message.get("content") if isinstance(message, dict | Mapping) else None
+        if type(content) is not str and isinstance(content, (list, tuple)):
             total += _has_cache_control(content)
     return total
 
@@ -192,7 +192,7 @@ def count_breakpoints(payload: Mapping[str, Any]) -> int:
 def _markable(block: Any) -> bool:
     if isinstance(block, str):
         return block != ""
-    if not isinstance(block, Mapping) or block.get("type") not in CACHEABLE_BLOCK_TYPES:
+    if not isinstance(block, dict | Mapping) or block.get("type") not in CACHEABLE_BLOCK_TYPES:
         return False
     return not (block.get("type") == "text" and not block.get("text"))
 
@@ -241,38 +241,37 @@ def plan_cache(
             total += measure(block)
             if _markable(block):
                 stable = Breakpoint("system", i, None, total, "stable-prefix")
-    # Cumulative prefix tokens at the end of each message, and the last
-    # markable block of each message with its prefix length.
-    ends: list[Breakpoint | None] = []
+    # The last markable block of each message with its prefix length, as
+    # (message, block, tokens): Breakpoints are built only for the chosen.
+    ends: list[tuple[int, int | None, int] | None] = []
     for m, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if isinstance(content, str):
-            total += measure(content)
-            ends.append(Breakpoint("messages", m, None, total, "this-request") if content else None)
+        content = message.get("content") if isinstance(message, dict | Mapping) else None
+        if type(content) is str:
+            total += len(content) // _CHARS_PER_TOKEN if count is None else measure(content)
+            ends.append((m, None, total) if content else None)
             continue
-        last: Breakpoint | None = None
+        last: tuple[int, int | None, int] | None = None
         for b, block in enumerate(content or ()):
             total += measure(block)
             if _markable(block):
-                last = Breakpoint("messages", m, b, total, "this-request")
+                last = (m, b, total)
         ends.append(last)
 
     # Priority order: the stable prefix, then this request's end (without it
     # the next request has nothing to read), then the previous request's end.
     wanted: list[tuple[str, Breakpoint | None]] = [("stable prefix", stable)]
     if ends:
-        wanted.append(("this request", ends[-1]))
+        end = ends[-1]
+        wanted.append(
+            ("this request", None if end is None else Breakpoint("messages", *end, "this-request"))
+        )
     last_assistant = _previous_assistant(messages)
     if last_assistant is not None and last_assistant >= 1:
         previous = ends[last_assistant - 1]
         wanted.append(
             (
                 "previous request",
-                None
-                if previous is None
-                else Breakpoint(
-                    previous.where, previous.index, previous.block, previous.tokens, "previous-request"
-                ),
+                None if previous is None else Breakpoint("messages", *previous, "previous-request"),
             )
         )
 
@@ -363,21 +362,29 @@ def apply_cache_plan(
             if point.where == "system":
                 blocks[point.index] = _marked(blocks[point.index], marker)
         out["system"] = blocks
+    in_messages: dict[int, list[int]] = {}
+    for point in plan.breakpoints:
+        if point.where == "messages" and point.block is not None:
+            in_messages.setdefault(point.index, []).append(point.block)
     messages = list(out.get("messages") or ())
     for m, message in enumerate(messages):
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if isinstance(content, str):
+        content = message.get("content") if isinstance(message, dict | Mapping) else None
+        if type(content) is str:
             if not content:
                 continue
             block: dict[str, Any] = {"type": "text", "text": content}
             if ("messages", m, None) in points:
                 block = _marked(block, marker)
-            messages[m] = {**message, "content": [block]}
-        elif any(p.where == "messages" and p.index == m for p in plan.breakpoints):
+            # Request messages hold role and content only: build the copy
+            # directly (a third of the cost of unpacking a FrozenDict).
+            if len(message) == 2:
+                messages[m] = {"role": message["role"], "content": [block]}
+            else:
+                messages[m] = {**message, "content": [block]}
+        elif m in in_messages:
             blocks = list(content or ())
-            for point in plan.breakpoints:
-                if point.where == "messages" and point.index == m and point.block is not None:
-                    blocks[point.block] = _marked(blocks[point.block], marker)
+            for b in in_messages[m]:
+                blocks[b] = _marked(blocks[b], marker)
             messages[m] = {**message, "content": blocks}
     out["messages"] = messages
     return out
