@@ -246,3 +246,40 @@ def test_chat_sends_auto_breakpoints_and_records_the_prefix(tmp_path) -> None:
         heads = [t for t in chat.conversation.turns if t.role == "assistant"]
         assert all("prefix_fingerprint" in t.meta for t in heads)
         assert heads[1].meta["prefix_fingerprint"]["parent"] == chat.conversation[2].id
+
+
+def test_cacheable_types_are_exactly_the_sdk_params_with_cache_control() -> None:
+    """Oracle: each type the planner may mark has a cache_control field in the
+    SDK's request param; thinking blocks do not."""
+    import importlib
+
+    from convo.cache import CACHEABLE_BLOCK_TYPES
+
+    def fields(kind: str) -> set[str]:
+        module = importlib.import_module(f"anthropic.types.{kind}_block_param")
+        cls = getattr(module, "".join(part.capitalize() for part in kind.split("_")) + "BlockParam")
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            names |= set(getattr(klass, "__annotations__", {}))
+        return names
+
+    for kind in CACHEABLE_BLOCK_TYPES:
+        assert "cache_control" in fields(kind), kind
+    for kind in ("thinking", "redacted_thinking"):
+        assert "cache_control" not in fields(kind), kind
+
+
+@given(conversations())
+def test_auto_payloads_validate_against_the_sdk(c: Conversation) -> None:
+    """Every auto payload is still a MessageCreateParams."""
+    import pydantic
+    from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+
+    adapter = pydantic.TypeAdapter(MessageCreateParamsNonStreaming)
+    plain = c.to_payload("claude-opus-4-8", 1024)
+    payload = json.loads(json.dumps(apply_cache_plan(plain, plan_cache(plain, min_tokens=0))))
+    validated = adapter.validate_python(payload)
+    for message in validated["messages"]:
+        content = message["content"]
+        if not isinstance(content, str):
+            list(content)  # pydantic validates lazy iterables on iteration
