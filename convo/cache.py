@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from attrs import frozen
 
+from convo.errors import CodecError
 from convo.models import profile_for
 from convo.rules import MAX_CACHE_BREAKPOINTS
 
@@ -226,6 +227,7 @@ def plan_cache(
     tools = payload.get("tools") or ()
     system = payload.get("system")
     messages = payload.get("messages") or ()
+    _check_shape(tools, system, messages)
     total = 0
     stable: Breakpoint | None = None
     for i, tool in enumerate(tools):
@@ -294,6 +296,23 @@ def plan_cache(
     order = {"tools": 0, "system": 1, "messages": 2}
     chosen.sort(key=lambda p: (order[p.where], p.index, -1 if p.block is None else p.block))
     return CachePlan(tuple(chosen), used, min_tokens, tuple(skipped))
+
+
+def _check_shape(tools: Any, system: Any, messages: Any) -> None:
+    """Refuse a body the planner cannot read with a clear error (the API
+    would refuse it too), never a KeyError from deep inside."""
+    if not isinstance(tools, (list, tuple)):
+        raise CodecError("tools must be an array", path="$.tools")
+    if system is not None and not isinstance(system, (str, list, tuple)):
+        raise CodecError("system must be a string or an array of text blocks", path="$.system")
+    if not isinstance(messages, (list, tuple)):
+        raise CodecError("a payload needs a 'messages' array", path="$.messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise CodecError("a message must be an object", path=f"$.messages[{i}]")
+        content = message.get("content")
+        if not isinstance(content, (str, list, tuple)):
+            raise CodecError("content must be a string or an array", path=f"$.messages[{i}].content")
 
 
 def _previous_assistant(messages: Sequence[Any]) -> int | None:

@@ -283,3 +283,22 @@ def test_auto_payloads_validate_against_the_sdk(c: Conversation) -> None:
         content = message["content"]
         if not isinstance(content, str):
             list(content)  # pydantic validates lazy iterables on iteration
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        ({"messages": [], "tools": {"name": "x"}}, "$.tools"),
+        ({"messages": [], "system": 5}, "$.system"),
+        ({"messages": {"role": "user"}}, "$.messages"),
+        ({"messages": ["hi"]}, "$.messages[0]"),
+        ({"messages": [{"role": "user", "content": None}]}, "$.messages[0].content"),
+    ],
+)
+def test_malformed_bodies_get_a_codec_error_with_the_path(payload: dict[str, Any], path: str) -> None:
+    """The planner refuses what it cannot read, saying where."""
+    from convo import CodecError
+
+    with pytest.raises(CodecError) as info:
+        plan_cache(payload, min_tokens=0)
+    assert path in str(info.value)
