@@ -26,7 +26,14 @@ from convo.blocks import Block, TextBlock, ToolResultBlock
 from convo.conversation import Conversation
 from convo.turns import Turn
 
-__all__ = ["COMPACTION_KEY", "compact", "compaction_link", "tail_start"]
+__all__ = [
+    "COMPACTION_KEY",
+    "acompact_thread",
+    "compact",
+    "compact_thread",
+    "compaction_link",
+    "tail_start",
+]
 
 COMPACTION_KEY = "compaction"
 """The ``meta`` key of a compacted chain's first turn."""
@@ -107,3 +114,64 @@ def compaction_link(conversation: Conversation) -> Mapping[str, Any] | None:
         return None
     link = conversation[0].meta.get(COMPACTION_KEY)
     return link if isinstance(link, Mapping) else None
+
+
+def _archive_id(thread: str, conversation: Conversation, archive: str | None) -> str:
+    if archive is not None:
+        return archive
+    head = conversation.head_id or ""
+    return f"{thread}.before-compaction.{head.removeprefix('sha256:')[:12]}"
+
+
+def compact_thread(
+    store: Any,
+    thread: str,
+    summary: str | Sequence[Block],
+    *,
+    keep_tail: int = 0,
+    conversation: Conversation | None = None,
+    archive: str | None = None,
+) -> Conversation:
+    """Compact a stored thread as a commit: keep the full history, then swap.
+
+    The original chain is saved first as the thread ``archive`` (default
+    ``THREAD.before-compaction.<head>``), so every original turn stays
+    reachable (and out of ``gc``'s reach); then the thread's head moves to
+    the compacted chain with a compare-and-set on the head it was compacted
+    from.  If anything was appended meanwhile the swap fails with
+    ``ConflictError`` and the thread keeps what was appended: nothing is lost.
+
+    Args:
+        store: a ``convo.store.Store``.
+        conversation: the view that was compacted (default: the thread as
+            loaded now); the swap succeeds only if it is still the head.
+        archive: the thread id that keeps the original chain.
+
+    Returns:
+        The compacted conversation, now the thread's head.
+
+    Raises:
+        ConflictError: the thread moved since ``conversation`` was read.
+    """
+    original = store.load(thread) if conversation is None else conversation
+    compacted = compact(original, summary, keep_tail=keep_tail)
+    store.save(_archive_id(thread, original, archive), original)
+    store.save(thread, compacted, expected_head=original.head_id)
+    return compacted
+
+
+async def acompact_thread(
+    store: Any,
+    thread: str,
+    summary: str | Sequence[Block],
+    *,
+    keep_tail: int = 0,
+    conversation: Conversation | None = None,
+    archive: str | None = None,
+) -> Conversation:
+    """``compact_thread`` on a ``convo.store.AsyncStore``."""
+    original = await store.load(thread) if conversation is None else conversation
+    compacted = compact(original, summary, keep_tail=keep_tail)
+    await store.save(_archive_id(thread, original, archive), original)
+    await store.save(thread, compacted, expected_head=original.head_id)
+    return compacted

@@ -86,3 +86,40 @@ def test_compaction_keeps_every_original_turn_and_a_valid_chain(c: Conversation,
         assert compacted[0].blocks[1:] == first.blocks
     # a valid chain: rebuilding it through the append rules succeeds
     Conversation.from_turns(compacted.turns, compacted.system, policy=c.policy)
+
+
+def test_compact_thread_archives_then_swaps_with_a_compare_and_set(tmp_path) -> None:
+    """The thread's head moves to the compaction; the original chain stays
+    stored under the archive thread; a stale view cannot swap."""
+    from convo import ConflictError
+    from convo.compaction import compact_thread
+    from convo.store import Store
+
+    c = _tools_conversation()
+    with Store(tmp_path / "c.db") as store:
+        store.save("t", c)
+        compacted = compact_thread(store, "t", "Earlier: q0.", keep_tail=3, archive="t-full")
+        assert store.load("t").head_id == compacted.head_id
+        assert store.load("t-full").head_id == c.head_id
+        link = compaction_link(store.load("t"))
+        assert link is not None and link["compacted_head"] == c.head_id
+        # a stale view: someone appended after it was read
+        stale = store.load("t")
+        store.save("t", stale.assistant("meanwhile"))
+        with pytest.raises(ConflictError):
+            compact_thread(store, "t", "again", keep_tail=1, conversation=stale, archive="t-old")
+        assert store.load("t").head is not None and store.load("t").head.text == "meanwhile"
+
+
+async def test_acompact_thread(tmp_path) -> None:
+    """The async twin does the same."""
+    from convo.compaction import acompact_thread
+    from convo.store import AsyncStore
+
+    c = _tools_conversation()
+    async with AsyncStore(tmp_path / "a.db") as store:
+        await store.save("t", c)
+        compacted = await acompact_thread(store, "t", "Earlier: q0.", keep_tail=3)
+        assert (await store.load("t")).head_id == compacted.head_id
+        threads = [i.id for i in await store.threads()]
+        assert any(t.startswith("t.before-compaction.") for t in threads)
