@@ -47,7 +47,10 @@ from convo.blocks import (
     WebFetchToolResultBlock,
     WebSearchToolResultBlock,
 )
+from convo.cache import CachePlan, apply_cache_plan, plan_cache
 from convo.conversation import POLICIES, Conversation, Policy, System
+
+from convo.compaction import compact, compaction_link  # isort: skip  (above conversation)
 from convo.errors import (
     APIConflictError,
     APIConnectionError,
@@ -91,10 +94,11 @@ from convo.errors import (
     TurnNotFoundError,
     UnprocessableEntityError,
 )
-from convo.models import ModelProfile, profile_for, register_profile
+from convo.models import ModelProfile, Prices, profile_for, register_profile
 from convo.response_info import ResponseInfo, Usage, response_info
 from convo.rules import RULES, Rule, version_rules, without_removed_params
 from convo.turns import ROLES, Origin, Role, Turn
+from convo.usage import Ledger, RequestUsage, TokenCounts
 from convo.versions import API_VERSIONS, DEFAULT_API_VERSION, VERSIONS, ApiVersion, VersionInfo
 
 from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits / trim)
@@ -213,6 +217,11 @@ __all__ = [
     "MCPToolResultBlock",
     "MCPToolUseBlock",
     "ModelProfile",
+    "Prices",
+    "CachePlan",
+    "Ledger",
+    "RequestUsage",
+    "TokenCounts",
     "NotFoundError",
     "NotSendableError",
     "Origin",
@@ -271,6 +280,10 @@ __all__ = [
     "inputs",
     "accumulate",
     "profile_for",
+    "plan_cache",
+    "apply_cache_plan",
+    "compact",
+    "compaction_link",
     "register_profile",
     "response_info",
     "tokens",

@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
-from convo.blocks import Block, TextBlock, ToolResultBlock
+from convo.blocks import Block, RedactedThinkingBlock, TextBlock, ThinkingBlock, ToolResultBlock
+from convo.cache import CacheMode, apply_cache_plan, plan_cache
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
 from convo.errors import CodecError, NotSendableError, RuleError
 from convo.inputs import DOCUMENT_ENVELOPE, accepts_json, check_json, describe
 from convo.models import profile_for
+from convo.prefix import FINGERPRINT_KEY, fingerprint, has_thinking, stale_thinking_errors
 from convo.rules import (
     EVERY_TOOL_USE_ANSWERED,
     NO_ASSISTANT_DOCUMENT,
@@ -41,6 +43,7 @@ from convo.rules import (
     version_fix,
 )
 from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
+from convo.usage import Ledger, PriceTable, ledger
 from convo.versions import DEFAULT_API_VERSION
 
 __all__ = ["Conversation", "Policy", "System"]
@@ -328,7 +331,9 @@ class Conversation:
         return self.append("assistant", text, origin="synthetic", meta={"prefill": True})
 
     @accepts_json("response", envelope=DOCUMENT_ENVELOPE)  # the input policy (convo.inputs)
-    def append_response(self, response: Mapping[str, Any] | Any) -> Conversation:
+    def append_response(
+        self, response: Mapping[str, Any] | Any, *, request: Mapping[str, Any] | None = None
+    ) -> Conversation:
         """Append the assistant message of a Messages API response.
 
         ``response`` is the response JSON, or an SDK ``Message`` (any object
@@ -342,6 +347,13 @@ class Conversation:
         the continuation is joined to it: the result is ONE assistant turn,
         whose ``meta["prefix"]`` keeps what was there before.
 
+        Args:
+            request: the request body the response answers.  When given,
+                the turn records the prefix it was produced under in
+                ``meta["prefix_fingerprint"]`` (see ``convo.prefix``), and
+                ``check_sendable`` reports its thinking once that prefix
+                changes (``thinking-prefix-unchanged``).
+
         Raises:
             CodecError: the response is not a message.
             RuleError: the response breaks an append-time rule.
@@ -349,6 +361,10 @@ class Conversation:
         blocks, meta = split_response(as_json(response))
         head = self._head
         if head is None or head.turn.role != "assistant":
+            if request is not None:
+                meta = meta | {
+                    FINGERPRINT_KEY: _request_fingerprint(request, None if head is None else head.turn.id)
+                }
             turn = Turn.create(
                 "assistant",
                 blocks,
@@ -363,6 +379,10 @@ class Conversation:
             joined_meta = joined_meta | {"prefix_meta": prev.meta}
         joined = _join(prev, blocks)
         parent = head.parent
+        if request is not None:
+            joined_meta = joined_meta | {
+                FINGERPRINT_KEY: _request_fingerprint(request, None if parent is None else parent.turn.id)
+            }
         turn = Turn.create(
             "assistant",
             joined,
@@ -419,12 +439,33 @@ class Conversation:
 
     # -- sending -----------------------------------------------------------
 
-    def to_payload(self, model: str, max_tokens: int, **params: Any) -> dict[str, Any]:
+    def to_payload(
+        self,
+        model: str,
+        max_tokens: int,
+        *,
+        cache: CacheMode = "none",
+        cache_ttl: Literal["5m", "1h"] | None = None,
+        cache_diagnostics: bool = False,
+        **params: Any,
+    ) -> dict[str, Any]:
         """The exact request body for ``POST /v1/messages``.
 
         ``params`` are passed through unchanged (``tools``, ``temperature``,
         ``stream``, ``thinking``, ``metadata``...).  The message objects are
         shared, read-only views of each turn's cached request form.
+
+        Args:
+            cache: ``"none"`` sends the breakpoints the history and params
+                already hold, nothing more; ``"auto"`` adds prompt-cache
+                breakpoints by the policy of ``convo.cache`` (a pure function
+                of the payload: equal histories give equal payloads).
+            cache_ttl: the ``ttl`` of the breakpoints ``"auto"`` adds.
+            cache_diagnostics: send ``diagnostics.previous_message_id`` (the
+                id of the newest model response in this chain, or ``null``),
+                so the response says why the cache missed
+                (``diagnostics.cache_miss_reason``, kept in the turn's meta
+                and shown by the usage ledger).
         """
         for key in ("messages", "system"):
             if key in params:
@@ -437,7 +478,20 @@ class Conversation:
             payload["system"] = self._system_json
         payload["messages"] = list(self._message_tuple())
         payload.update(params)
+        if cache_diagnostics and "diagnostics" not in params:
+            payload["diagnostics"] = {"previous_message_id": self._last_response_id()}
+        if cache == "auto":
+            return apply_cache_plan(payload, plan_cache(payload), ttl=cache_ttl)
+        if cache != "none":
+            raise ValueError(f"cache must be 'none' or 'auto', got {cache!r}")
         return payload
+
+    def _last_response_id(self) -> str | None:
+        for turn in self.reversed_turns():
+            if turn.origin == "model":
+                value = turn.meta.get("id")
+                return value if isinstance(value, str) else None
+        return None
 
     def check_sendable(
         self,
@@ -501,6 +555,11 @@ class Conversation:
         last = _non_system(self._head)
         errors.extend(_run_answer_errors(last))
         errors.extend(_trailing_run_errors(last))
+        errors.extend(
+            stale_thinking_errors(
+                turns, system=self._system_json, tools=params.get("tools"), thinking=params.get("thinking")
+            )
+        )
         errors.sort(key=lambda e: (-1 if e.index is None else e.index))
         return errors
 
@@ -580,6 +639,62 @@ class Conversation:
                 )
             head = _Link(turn, head)
         return self._derive(head)
+
+    def strip_stale_thinking(self, *, tools: Any = None, thinking: Any = None) -> Conversation:
+        """A sendable fork: thinking removed where its prefix changed.
+
+        Every turn before the first one ``check_sendable`` would report as
+        ``thinking-prefix-unchanged`` (for these ``tools`` and ``thinking``
+        and this system prompt) is shared as is.  From there on the turns
+        are rebuilt, with the thinking blocks of the reported turns removed
+        and kept otherwise; removing a block changes the prefix of every
+        later block (D8), so a later thinking turn is stripped as well.
+        Stripped turns keep their meta plus ``thinking_stripped: true``.
+        The stored turns are never rewritten: this is a new chain.
+
+        Returns:
+            ``self`` when nothing is stale.
+        """
+        turns = self.turns
+        stale = stale_thinking_errors(turns, system=self._system_json, tools=tools, thinking=thinking)
+        if not stale:
+            return self
+        first = min(e.index for e in stale if e.index is not None)
+        out = self.fork(first)
+        for turn in turns[first:]:
+            if has_thinking(turn):
+                kept = [b for b in turn.blocks if not isinstance(b, (ThinkingBlock, RedactedThinkingBlock))]
+                out = out._append_turn(
+                    Turn.create(
+                        turn.role,
+                        kept,
+                        origin=turn.origin,
+                        meta=turn.meta | {"thinking_stripped": True},
+                        parent_id=out.head_id,
+                    )
+                )
+            else:
+                out = out._append_turn(turn.with_parent(out.head_id))
+        return out
+
+    def usage(
+        self, *, since: Conversation | None = None, prices: PriceTable | None = None
+    ) -> Ledger:
+        """The usage ledger: every model response of this chain, with its
+        tokens (input, output, cache read, cache write by TTL) and cost.
+
+        A fork shares its prefix's usage: the requests before the fork point
+        count in the ledger of every conversation that holds them.  Pass
+        ``since=`` the conversation this one forked from to count only the
+        requests it does not share (see ``convo.usage``).
+
+        Args:
+            since: leave out the turns of this conversation's chain.
+            prices: override the profiles' price tables (one ``Prices``, a
+                model -> ``Prices`` mapping, or a function of the model).
+        """
+        skip = () if since is None else (t.id for t in since.reversed_turns())
+        return ledger(self.turns, prices=prices, skip=skip)
 
     def is_sendable(self, model: str | None = None, **kwargs: Any) -> bool:
         """True when ``check_sendable`` would not raise."""
@@ -715,6 +830,18 @@ class Conversation:
     def __repr__(self) -> str:
         system = "" if self._system is None else ", system=..."
         return f"Conversation({len(self)} turns, head={self.head_id}{system}, policy={self._policy!r})"
+
+
+def _request_fingerprint(request: Mapping[str, Any], parent: str | None) -> dict[str, str | None]:
+    request = as_json(request)
+    if not isinstance(request, Mapping):
+        raise CodecError(f"a request must be an object, got {type(request).__name__}")
+    return fingerprint(
+        system=request.get("system"),
+        tools=request.get("tools"),
+        thinking=request.get("thinking"),
+        parent=parent,
+    )
 
 
 def _rebuild(turns: tuple[Turn, ...], system: System, policy: Policy) -> Conversation:

@@ -19,9 +19,36 @@ from __future__ import annotations
 
 import threading
 
-from attrs import frozen
+from attrs import evolve, frozen
 
-__all__ = ["ModelProfile", "profile_for", "register_profile", "registered_profiles"]
+__all__ = ["ModelProfile", "Prices", "profile_for", "register_profile", "registered_profiles"]
+
+
+@frozen
+class Prices:
+    """USD per million tokens, by kind of token (the pricing page's columns).
+
+    Attributes:
+        input: base input tokens (not read from nor written to the cache).
+        output: output tokens (thinking included).
+        cache_write_5m: input tokens written to the cache with the 5m TTL.
+        cache_write_1h: input tokens written with the 1h TTL.
+        cache_read: input tokens read from the cache (hits and refreshes).
+        source: where the figures come from.
+    """
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    source: str = ""
+
+    @classmethod
+    def standard(cls, input: float, output: float, *, source: str = "") -> Prices:
+        """Prices with the standard cache multipliers: writes 1.25x (5m) and
+        2x (1h), reads 0.1x of the base input price."""
+        return cls(input, output, input * 1.25, input * 2, input * 0.1, source)
 
 
 @frozen
@@ -43,6 +70,9 @@ class ModelProfile:
             ``None`` when unknown (nothing is checked).
         sampling_parameters: ``False`` for models that refuse
             ``temperature``/``top_p``/``top_k`` whatever the API version.
+        min_cache_tokens: the minimum cacheable prefix (shorter prefixes
+            are silently not cached), or ``None`` if unknown.
+        prices: the price table used by the usage ledger, or ``None``.
     """
 
     family: str
@@ -55,6 +85,10 @@ class ModelProfile:
     source: str = ""
     thinking_types: tuple[str, ...] | None = None
     sampling_parameters: bool = True
+    # Prompt caching and the usage ledger (issue 15): filled in below from
+    # _CACHE_FACTS, kept apart from the capability table above.
+    min_cache_tokens: int | None = None
+    prices: Prices | None = None
 
     @property
     def known(self) -> bool:
@@ -196,6 +230,53 @@ _BUILTIN: tuple[ModelProfile, ...] = (
         thinking_types=_ALWAYS_ON, max_image_edge=2576, max_image_tokens=4784,
         source=_src(_PAGE.format("mythos-5-1"), "shares Claude Fable 5.1's specifications", _SYSTEM),
     ),
+)
+
+# -- prompt caching minimums and prices (issue 15) ---------------------------
+# Minimums follow API_RULES C10 (the project's notes from the prompt-caching
+# page and Anthropic's skill); a third-party summary (dev.to, 2026) gives
+# lower minimums for Opus 4.7/4.8 and the 5.x models.  Where the two differ,
+# C10 is followed (a higher minimum never wastes a breakpoint); models C10
+# does not list take the third-party figure and say so.
+# Prices: platform.claude.com/docs/en/about-claude/pricing and the model
+# overview pages (Opus 5, Sonnet 5, Sonnet 5.5), USD per MTok; Opus 5.5 and
+# Haiku 5.5 from third-party summaries of that page (docs.rs synaps pricing,
+# PromptFuel release notes).
+_PRICING = "platform.claude.com/docs/en/about-claude/pricing"
+_PRICING_3P = "third-party summaries of the pricing page (synaps, PromptFuel)"
+_OPUS_45 = Prices(5, 25, 6.25, 10, 0.50, _PRICING)
+_OPUS_4 = Prices(15, 75, 18.75, 30, 1.50, _PRICING)
+_SONNET_4 = Prices(3, 15, 3.75, 6, 0.30, _PRICING)
+_SONNET_5 = Prices(2, 10, 2.50, 4, 0.20, "platform.claude.com model overview (Sonnet 5, Sonnet 5.5)")
+_HAIKU_45 = Prices(1, 5, 1.25, 2, 0.10, _PRICING)
+_CACHE_FACTS: dict[str, tuple[int | None, Prices | None]] = {
+    "claude-3-haiku": (2048, Prices(0.25, 1.25, 0.30, 0.50, 0.03, _PRICING)),
+    "claude-3-opus": (1024, _OPUS_4),
+    "claude-3-5-haiku": (2048, Prices(0.80, 4, 1, 1.6, 0.08, _PRICING)),
+    "claude-3-5-sonnet": (1024, _SONNET_4),
+    "claude-3-7-sonnet": (1024, _SONNET_4),
+    "claude-sonnet-4": (1024, _SONNET_4),
+    "claude-opus-4": (1024, _OPUS_4),
+    "claude-opus-4-1": (1024, _OPUS_4),
+    "claude-haiku-4-5": (4096, _HAIKU_45),
+    "claude-opus-4-5": (4096, _OPUS_45),
+    "claude-sonnet-4-5": (1024, _SONNET_4),
+    "claude-opus-4-6": (4096, _OPUS_45),
+    "claude-sonnet-4-6": (2048, _SONNET_4),
+    "claude-opus-4-7": (4096, _OPUS_45),
+    "claude-opus-4-8": (4096, _OPUS_45),
+    "claude-fable-5": (2048, Prices(10, 50, 12.50, 20, 1, _PRICING)),
+    "claude-sonnet-5": (1024, _SONNET_5),  # third-party minimum
+    "claude-opus-5": (512, _OPUS_45),  # third-party minimum
+    "claude-opus-5-5": (None, Prices(4, 20, 5, 8, 0.20, _PRICING_3P)),
+    "claude-sonnet-5-5": (None, _SONNET_5),
+    "claude-haiku-5-5": (None, Prices(0.10, 0.50, 0.125, 0.20, 0.01, _PRICING_3P)),
+}
+_BUILTIN = tuple(
+    evolve(p, min_cache_tokens=_CACHE_FACTS[p.family][0], prices=_CACHE_FACTS[p.family][1])
+    if p.family in _CACHE_FACTS
+    else p
+    for p in _BUILTIN
 )
 
 _lock = threading.Lock()

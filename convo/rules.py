@@ -250,6 +250,16 @@ SYSTEM_MESSAGE_SUPPORTED_BY_MODEL = _rule(
     "API_RULES B1",
 )
 
+THINKING_PREFIX_UNCHANGED = _rule(
+    "thinking-prefix-unchanged",
+    ("send",),
+    "A thinking block is sent only under the exact prefix (system, tools, thinking "
+    "configuration, earlier messages) it was produced under.",
+    "platform.claude.com build-with-claude/preserved-thinking/prefix-checks (API_RULES D8); "
+    "anthropic-sdk-python#1598",
+)
+"""Checked by ``convo.prefix`` against each model turn's recorded fingerprint."""
+
 CATALOGUE_RULES: tuple[Rule, ...] = (
     SERVER_TOOL_RESULT_FOLLOWS_USE,
     SYSTEM_MESSAGE_PLACEMENT,
@@ -468,6 +478,7 @@ RULES: Mapping[str, Rule] = FrozenDict(
             CACHE_CONTROL_LIMIT,
             MAX_TOKENS_LIMIT,
             *CATALOGUE_RULES,
+            THINKING_PREFIX_UNCHANGED,
             *_HISTORY_RULES,
             *_VERSION_RULES,
         )

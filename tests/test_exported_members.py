@@ -28,6 +28,10 @@ def test_all_has_no_duplicates_and_includes_the_contract():
                  "ToolReferenceBlock", "CompactionBlock", "FallbackBlock", "FileSource",
                  "ContentSource", "UnknownSource", "POLICIES", "ROLES"):
         assert name in convo.__all__, name
+    # Issue 15: cache planning and prices.
+    for name in ("CachePlan", "plan_cache", "apply_cache_plan", "Prices", "Ledger", "TokenCounts",
+                 "RequestUsage", "compact", "compaction_link"):
+        assert name in convo.__all__, name
 
 
 def test_api_version_names_are_exported():

@@ -20,9 +20,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("blocks",),
     ("codec",),
     ("turns",),
-    ("rules",),
+    ("rules", "cache", "prefix", "usage"),
     ("conversation",),
-    ("tokens", "store", "transport"),
+    ("tokens", "store", "transport", "compaction"),
     ("chat", "testing"),
     ("cli",),
 )

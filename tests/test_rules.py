@@ -72,6 +72,7 @@ def test_rule_names_are_stable_kebab_case():
     expected |= {  # today's block catalogue and system turns
         "server-tool-result-follows-use", "system-message-placement",
         "system-message-text-only", "system-message-supported-by-model",
+        "thinking-prefix-unchanged",
     }
     # Names are never removed or renamed; other rules may be added.
     assert expected <= set(RULES)

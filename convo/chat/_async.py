@@ -212,7 +212,7 @@ class AsyncChat(_Core):
             response = await self._stream(payload, on_text)
         else:
             response = _with_request_id(await self.transport.send(payload))
-        replied = step.append_response(response)
+        replied = step.append_response(response, request=payload)
         await self._save(replied)
         head = replied.head
         assert head is not None

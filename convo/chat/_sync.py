@@ -276,7 +276,7 @@ class Chat(_Core):
     ) -> Turn:
         payload = self._prepare(step, params, extra, where)
         response = self._stream(payload, on_text) if stream else self._send(payload)
-        replied = step.append_response(response)
+        replied = step.append_response(response, request=payload)
         self._save(replied)
         head = replied.head
         assert head is not None

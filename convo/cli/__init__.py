@@ -8,7 +8,7 @@ renderings.
 See ``docs/cli.md``.
 """
 
-from convo.cli import demo, io, talk, threads
+from convo.cli import demo, io, talk, threads, usage
 from convo.cli.app import main
 
-__all__ = ["demo", "io", "main", "talk", "threads"]
+__all__ = ["demo", "io", "main", "talk", "threads", "usage"]

@@ -27,13 +27,14 @@ from convo.blocks import ImageBlock, TextBlock, ToolResultBlock
 from convo.cli.app import App, main
 from convo.cli.render import payload_view, token_counts, turns_table
 from convo.cli.threads import tree_of
+from convo.cli.usage import print_cached_exchange
 from convo.errors import NotSendableError, ThreadNotFoundError
 from convo.transport.scripted import estimate_tokens
 
 __all__ = ["DEMO_DB", "DEMO_THREADS", "demo", "demo_png", "demo_reply"]
 
 DEMO_DB = "sqlite:///./convo-demo.db"
-DEMO_THREADS = ("demo", "demo-fork", "demo-replay")
+DEMO_THREADS = ("demo", "demo-fork", "demo-replay", "demo-cache")
 DEMO_MODEL = "claude-opus-4-6"
 PREFILL_MODEL = "claude-opus-4-5"
 REPLAY_MODEL = "claude-sonnet-4-5"
@@ -211,9 +212,10 @@ def demo(ctx: click.Context, demo_db: str | None) -> None:
                     border_style="dim"))
     out.print(Panel.fit(tree_of(store.history("demo"), highlight=None), title="fork tree",
                         title_align="left", border_style="dim"))
+    print_cached_exchange(out, store)  # prompt caching and its ledger (convo.cli.usage)
     where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     out.print(f"[dim]{len(transport.requests)} requests, all offline. Next:[/]")
-    for command in ("show demo", "tree demo", "export demo --format markdown"):
+    for command in ("show demo", "tree demo", "usage demo-cache", "export demo --format markdown"):
         out.print(f"  convo --db {escape(where)} {command}", soft_wrap=True)
 
 

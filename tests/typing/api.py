@@ -148,3 +148,16 @@ def input_policy(payload: dict[str, Any]) -> None:
     except CodecError as exc:
         assert_type(exc.path, str)
     del digits, size
+def prefix_as_a_value(c: Conversation, response: object) -> Conversation:
+    from convo import CachePlan, Ledger, Prices, TokenCounts, compact, plan_cache
+
+    payload = c.to_payload("claude-opus-4-5", 1024, cache="auto", cache_ttl="1h")
+    assert_type(plan_cache(payload), CachePlan)
+    c = c.append_response(response, request=payload)
+    ledger = c.usage(prices=Prices.standard(5.0, 25.0))
+    assert_type(ledger, Ledger)
+    assert_type(ledger.total, TokenCounts)
+    assert_type(ledger.total.cost, float | None)
+    assert_type(ledger.total.hit_ratio, float)
+    fixed = c.strip_stale_thinking(tools=None, thinking=None)
+    return compact(fixed, "summary", keep_tail=2)
