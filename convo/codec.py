@@ -1,18 +1,24 @@
 """JSON <-> content blocks, messages and responses.
 
-A private cattrs converter (never the global one) reads and writes the
-known block classes.  The open block union is hand-rolled (cattrs' tagged
-union helpers rewrite the tag and drop unknown keys):
+A private cattrs converter (never the global one) reads the typed fields of
+the known block classes; the open world around them is hand-rolled (cattrs'
+tagged-union helpers rewrite the tag and drop unknown keys):
 
-* a known ``type`` is structured strictly, with extra keys forbidden and
-  primitives checked (no silent ``5 -> "5"``);
-* an unknown ``type``, an extra field anywhere inside a known block, or a
-  field the library would not write back identically (an explicit
-  ``null``), makes the whole block an ``UnknownBlock`` holding the raw JSON.
+* a known ``type`` is always read into its class.  Its modelled fields are
+  structured strictly (primitives checked: no silent ``5 -> "5"``); every
+  other key, and an explicit ``null`` in an optional field, goes to the
+  block's ``extra``; the order of the keys goes to ``key_order``.  Writing
+  the block gives back the same keys, in the same order, with the same
+  values (checked on every read: a block that would not round-trip raises);
+* only an unknown ``type`` makes an ``UnknownBlock`` holding the raw JSON
+  (an unknown *source* type inside a known block makes an ``UnknownSource``).
 
-So a block is either understood exactly or kept verbatim.  Malformed input
-(a known block missing a required field, a wrong JSON type) raises
-``CodecError`` with the JSON path of the problem.
+Malformed input (a known block missing a required field, a wrong JSON type
+of a modelled field) raises ``CodecError`` with the JSON path of the problem.
+
+Objects from the official SDK (or any object with ``to_dict()`` or
+``model_dump()``) are read through that method (``as_json``): convo never
+imports the SDK.
 
 This module sits right above ``blocks``: turns use it to compute their
 canonical form, and ``Conversation.from_payload`` to read payloads.
@@ -26,27 +32,30 @@ from typing import Any
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn
 
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import (
     BLOCK_TYPES,
-    Base64ImageSource,
-    Base64PDFSource,
+    DOCUMENT_SOURCES,
+    IMAGE_SOURCES,
     Block,
     CacheControl,
-    PlainTextSource,
+    DocumentBlock,
+    ImageBlock,
+    SearchResultBlock,
     TextBlock,
     ToolResultBlock,
     UnknownBlock,
-    URLImageSource,
-    URLPDFSource,
+    UnknownSource,
+    modelled_fields,
 )
 from convo.errors import CodecError
 
 __all__ = [
     "CONVERTER",
+    "as_json",
     "block_from_json",
     "block_to_json",
     "content_from_json",
@@ -55,23 +64,27 @@ __all__ = [
     "split_response",
 ]
 
-_IMAGE_SOURCES: dict[str, type[Any]] = {"base64": Base64ImageSource, "url": URLImageSource}
-_DOCUMENT_SOURCES: dict[str, type[Any]] = {
-    "base64": Base64PDFSource,
-    "text": PlainTextSource,
-    "url": URLPDFSource,
-}
-_SOURCE_CLASSES = (
-    Base64ImageSource,
-    URLImageSource,
-    Base64PDFSource,
-    PlainTextSource,
-    URLPDFSource,
+_SOURCE_CLASSES: tuple[type[Any], ...] = tuple(
+    dict.fromkeys([*IMAGE_SOURCES.values(), *DOCUMENT_SOURCES.values()])
 )
 
 
-class _UnknownShape(Exception):
-    """Internal: the JSON is well formed but not a shape we model exactly."""
+def as_json(value: Any) -> Any:
+    """``value`` as JSON data: an object with ``to_dict()`` (the official SDK's
+    models: API field names, only the fields the API sent) or ``model_dump()``
+    (any pydantic model) is dumped; anything else is returned as it is."""
+    if isinstance(value, (Mapping, list, tuple, str, int, float)) or value is None:
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        try:
+            return model_dump(mode="json", by_alias=True, exclude_unset=True)
+        except TypeError:
+            return model_dump()
+    return value
 
 
 def _strict(kind: type[Any]) -> Any:
@@ -98,22 +111,16 @@ def _frozen_list_hook(value: Any, _: Any) -> FrozenList:
     return result
 
 
-def _source_hook(table: dict[str, type[Any]], converter: cattrs.Converter) -> Any:
-    def hook(value: Any, _: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        cls = table.get(value.get("type"))  # type: ignore[arg-type]
-        if cls is None:
-            raise _UnknownShape
-        body = {k: v for k, v in value.items() if k != "type"}
-        return converter.structure(body, cls)
-
-    return hook
-
-
-def _result_content_hook(value: Any, _: Any) -> Any:
-    # Nested blocks were parsed (with their own paths) before cattrs ran.
+def _parsed(value: Any, _: Any) -> Any:
+    # Nested parts (sources, cache_control, inner blocks) were read, with
+    # their own paths, before cattrs ran.
     return value
+
+
+def _is_parsed_part(t: Any) -> bool:
+    fields = {f.type for cls in (ImageBlock, DocumentBlock, ToolResultBlock, SearchResultBlock)
+              for f in attrs.fields(cls) if f.name in ("source", "content")}
+    return t in fields or t == (CacheControl | None)
 
 
 def make_converter() -> cattrs.Converter:
@@ -124,29 +131,12 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _strict_number)
     conv.register_structure_hook(FrozenDict, _frozen_dict_hook)
     conv.register_structure_hook(FrozenList, _frozen_list_hook)
-    conv.register_structure_hook_func(
-        lambda t: t == (Base64ImageSource | URLImageSource), _source_hook(_IMAGE_SOURCES, conv)
-    )
-    conv.register_structure_hook_func(
-        lambda t: t == (Base64PDFSource | PlainTextSource | URLPDFSource),
-        _source_hook(_DOCUMENT_SOURCES, conv),
-    )
-    conv.register_structure_hook_func(
-        lambda t: t == (str | tuple[Block, ...] | None), _result_content_hook
-    )
-    # Leaves first: a class's generated hook binds the hooks of its fields.
-    for cls in (CacheControl, *_SOURCE_CLASSES, *BLOCK_TYPES.values()):
+    conv.register_structure_hook_func(_is_parsed_part, _parsed)
+    conv.register_structure_hook(tuple[str, ...] | None, _parsed)
+    classes: tuple[type[Any], ...] = (CacheControl, *_SOURCE_CLASSES, *BLOCK_TYPES.values())
+    for cls in classes:
         attrs.resolve_types(cls)
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv))
-        # Omit only fields that are absent (None); fields with real defaults
-        # (e.g. ``media_type``, ``input``) are always written.
-        overrides: dict[str, Any] = {
-            f.name: override(omit_if_default=f.default is None) for f in attrs.fields(cls)
-        }
-        unstructure: Any = make_dict_unstructure_fn(
-            cls, conv, _cattrs_omit_if_default=True, **overrides
-        )
-        conv.register_unstructure_hook(cls, _tagged(cls, unstructure))
     return conv
 
 
@@ -156,103 +146,241 @@ def _strict_number(value: Any, _: Any) -> float:
     return value
 
 
-def _tagged(cls: type[Any], inner: Any) -> Any:
-    tag = getattr(cls, "TYPE", None)
-    if tag is None or cls is CacheControl:
-        return inner
-
-    def hook(obj: Any) -> dict[str, Any]:
-        return {"type": tag, **inner(obj)}
-
-    return hook
-
-
 CONVERTER = make_converter()
-"""The converter convo uses; build your own with ``make_converter()``."""
+"""The converter convo uses to read typed fields; build your own with ``make_converter()``."""
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def _write_value(value: Any) -> Any:
+    if isinstance(value, UnknownSource):
+        return value.raw
+    if isinstance(value, tuple):
+        return FrozenList([block_to_json(b) for b in value])
+    if attrs.has(type(value)):
+        return _write(value)
+    return value
+
+
+def _write(obj: Any) -> FrozenDict:
+    cls = type(obj)
+    tag = getattr(cls, "TYPE", None)
+    values: dict[str, Any] = {}
+    for name, key in modelled_fields(cls):
+        value = getattr(obj, name)
+        if value is not None:
+            values[key] = value
+    extra: FrozenDict = obj.extra
+    order: tuple[str, ...] | None = obj.key_order
+    out: dict[str, Any] = {}
+    if order is None:
+        if tag is not None:
+            out["type"] = tag
+        for key, value in values.items():
+            out[key] = _write_value(value)
+        out.update(extra)
+        return FrozenDict(out)
+    for key in order:
+        if key == "type" and tag is not None:
+            out["type"] = tag
+        elif key in values:
+            out[key] = _write_value(values.pop(key))
+        elif key in extra:
+            out[key] = extra[key]
+    if tag is not None and "type" not in out:
+        out = {"type": tag, **out}
+    if values:
+        defaults = _defaults(cls)
+        for key, value in values.items():
+            # A default the JSON did not carry is not written back.
+            if key not in order and value == defaults[key]:
+                continue
+            out[key] = _write_value(value)
+    for key, value in extra.items():
+        out.setdefault(key, value)
+    return FrozenDict(out)
+
+
+_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _defaults(cls: type[Any]) -> dict[str, Any]:
+    """JSON key -> the default of each modelled field (``None`` if required)."""
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = {}
+        fields = attrs.fields_dict(cls)
+        for name, key in modelled_fields(cls):
+            default: Any = fields[name].default
+            factory = getattr(default, "factory", None)
+            found[key] = factory() if callable(factory) else (
+                None if default is attrs.NOTHING else default
+            )
+        _DEFAULTS[cls] = found
+    return found
+
+
+_OPTIONAL: dict[type[Any], frozenset[str]] = {}
+
+
+def _optional(cls: type[Any]) -> frozenset[str]:
+    """The attributes whose default is ``None`` (an explicit null is theirs to keep)."""
+    found = _OPTIONAL.get(cls)
+    if found is None:
+        found = frozenset(f.name for f in attrs.fields(cls) if f.default is None)
+        _OPTIONAL[cls] = found
+    return found
 
 
 def block_to_json(block: Block) -> FrozenDict:
     """The block's JSON object, as the API expects it (read-only)."""
     if isinstance(block, UnknownBlock):
         return block.raw
-    if type(block) is TextBlock and block.cache_control is None and block.citations is None:
+    if (
+        type(block) is TextBlock
+        and block.cache_control is None
+        and block.citations is None
+        and not block.extra
+        and (block.key_order is None or block.key_order == ("type", "text"))
+    ):
         # The common case, kept off the generic path: appends are hot.
         return FrozenDict({"type": "text", "text": block.text})
-    if isinstance(block, ToolResultBlock) and isinstance(block.content, tuple):
-        data = CONVERTER.unstructure(attrs.evolve(block, content=None))
-        data["content"] = [block_to_json(b) for b in block.content]
-        if block.content == () and "content" not in data:  # pragma: no cover
-            data["content"] = []
-        result: FrozenDict = freeze(_reorder(data, ToolResultBlock))
-        return result
-    frozen: FrozenDict = freeze(CONVERTER.unstructure(block))
-    return frozen
+    return _write(block)
 
 
-def _reorder(data: dict[str, Any], cls: type[Any]) -> dict[str, Any]:
-    order = ["type", *(f.name for f in attrs.fields(cls))]
-    return {k: data[k] for k in order if k in data}
+# -- reading -------------------------------------------------------------------
+
+
+def _fail(message: str, path: str) -> CodecError:
+    return CodecError(message, path=path)
+
+
+def _read(cls: type[Any], data: Mapping[str, Any], path: str) -> Any:
+    """Read a JSON object into ``cls``: typed fields, ``extra``, ``key_order``."""
+    tagged = hasattr(cls, "TYPE")
+    optional = _optional(cls)
+    by_key = _by_key(cls)
+    body: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise _fail(f"object keys must be strings, got {type(key).__name__}", path)
+        if key == "type" and tagged:
+            continue
+        name = by_key.get(key)
+        if name is None:
+            extra[key] = value
+        elif value is None and name in optional:
+            extra[key] = None  # an explicit null: kept, the typed field stays None
+        else:
+            body[name] = _nested(cls, name, value, f"{path}.{key}")
+    body["extra"] = extra
+    body["key_order"] = tuple(data)
+    try:
+        return CONVERTER.structure(body, cls)
+    except (ClassValidationError, IterableValidationError) as exc:
+        errors = cattrs.transform_error(exc, path=path)
+        message, _, where = errors[0].rpartition(" @ ")
+        kind = getattr(cls, "TYPE", "") or cls.__name__
+        raise CodecError(f"malformed {kind!r}: {message}", path=where, errors=errors) from None
+    except (TypeError, ValueError) as exc:
+        kind = getattr(cls, "TYPE", "") or cls.__name__
+        raise CodecError(f"malformed {kind!r}: {exc}", path=path) from None
+
+
+_BY_KEY: dict[type[Any], dict[str, str]] = {}
+
+
+def _by_key(cls: type[Any]) -> dict[str, str]:
+    found = _BY_KEY.get(cls)
+    if found is None:
+        found = {key: name for name, key in modelled_fields(cls)}
+        _BY_KEY[cls] = found
+    return found
+
+
+def _nested(cls: type[Any], name: str, value: Any, path: str) -> Any:
+    if name == "cache_control":
+        return _object(CacheControl, value, path)
+    if name == "source" and cls in (ImageBlock, DocumentBlock):
+        value = as_json(value)
+        if not isinstance(value, Mapping):
+            raise _fail(f"a source must be an object, got {type(value).__name__}", path)
+        table = IMAGE_SOURCES if cls is ImageBlock else DOCUMENT_SOURCES
+        kind = value.get("type")
+        if not isinstance(kind, str):
+            raise _fail("a source needs a string 'type'", f"{path}.type")
+        source_cls = table.get(kind)
+        return UnknownSource(value) if source_cls is None else _read(source_cls, value, path)
+    if name == "content" and cls in (ToolResultBlock, SearchResultBlock):
+        value = as_json(value)
+        if not isinstance(value, (list, tuple)):
+            if cls is ToolResultBlock and isinstance(value, str):
+                return value
+            raise _fail(f"content must be an array of blocks, got {type(value).__name__}", path)
+        inner = tuple(block_from_json(item, f"{path}[{i}]") for i, item in enumerate(value))
+        if cls is SearchResultBlock:
+            for i, block in enumerate(inner):
+                if not isinstance(block, TextBlock):
+                    raise _fail("search_result content holds text blocks only", f"{path}[{i}]")
+        return inner
+    return value
+
+
+def _object(cls: type[Any], value: Any, path: str) -> Any:
+    value = as_json(value)
+    if not isinstance(value, Mapping):
+        raise _fail(f"expected an object, got {type(value).__name__}", path)
+    return _read(cls, value, path)
 
 
 def block_from_json(data: Any, path: str = "$") -> Block:
-    """Read one block; unknown shapes become ``UnknownBlock``.
+    """Read one block (a JSON object, or an SDK block object).
+
+    A known ``type`` always gives its typed class (extra fields kept); an
+    unknown ``type`` gives an ``UnknownBlock``.
 
     Raises:
-        CodecError: the JSON is not an object, or a known block is malformed.
+        CodecError: the JSON is not an object, a known block is malformed,
+            or (never expected) it would not be written back identically.
     """
+    data = as_json(data)
     if not isinstance(data, Mapping):
         raise CodecError(f"a content block must be an object, got {type(data).__name__}", path=path)
     kind = data.get("type")
-    cls = BLOCK_TYPES.get(kind) if isinstance(kind, str) else None
+    if not isinstance(kind, str):
+        raise CodecError("a content block needs a string 'type'", path=f"{path}.type")
+    cls = BLOCK_TYPES.get(kind)
     if cls is None:
-        if not isinstance(kind, str):
-            raise CodecError("a content block needs a string 'type'", path=f"{path}.type")
         return UnknownBlock(data)
-    body = {k: v for k, v in data.items() if k != "type"}
-    if cls is ToolResultBlock and isinstance(body.get("content"), list):
-        body["content"] = tuple(
-            block_from_json(item, f"{path}.content[{i}]") for i, item in enumerate(body["content"])
-        )
-    try:
-        block: Block = CONVERTER.structure(body, cls)
-    except (ClassValidationError, IterableValidationError) as exc:
-        if _has(exc, (ForbiddenExtraKeysError, _UnknownShape)):
-            return UnknownBlock(data)
-        errors = cattrs.transform_error(exc, path=path)
-        message, _, where = errors[0].rpartition(" @ ")
-        raise CodecError(f"malformed {kind!r} block: {message}", path=where, errors=errors) from None
-    except (ForbiddenExtraKeysError, _UnknownShape):
-        return UnknownBlock(data)
-    except (TypeError, ValueError) as exc:
-        raise CodecError(f"malformed {kind!r} block: {exc}", path=path) from None
-    if block_to_json(block) != data or not _same_types(block_to_json(block), data):
-        # Something (an explicit null, say) would not be written back as it
-        # came: keep the block verbatim rather than alter it.
-        return UnknownBlock(data)
+    block: Block = _read(cls, data, path)
+    if not _identical(block_to_json(block), data):
+        raise CodecError(f"the {kind!r} block would not be sent back as received", path=path)
     return block
 
 
-def _has(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
-    if isinstance(exc, kinds):
-        return True
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_has(sub, kinds) for sub in exc.exceptions)
-    return False
-
-
-def _same_types(a: Any, b: Any) -> bool:
-    # ``True == 1`` and ``1 == 1.0`` in Python; JSON tells them apart.
-    if type(a) is bool or type(b) is bool:
-        return type(a) is type(b)
-    if isinstance(a, Mapping):
-        return all(_same_types(a[k], b[k]) for k in a)
+def _identical(a: Any, b: Any) -> bool:
+    """Equal as JSON bytes: same keys in the same order, same types
+    (``True == 1`` and ``1 == 1.0`` in Python; JSON tells them apart)."""
+    if isinstance(a, dict):
+        if not isinstance(b, Mapping) or list(a) != list(b):
+            return False
+        return all(_identical(v, b[k]) for k, v in a.items())
     if isinstance(a, (list, tuple)):
-        return all(_same_types(x, y) for x, y in zip(a, b, strict=True))
-    return isinstance(a, float) == isinstance(b, float)
+        if not isinstance(b, (list, tuple)) or len(a) != len(b):
+            return False
+        return all(_identical(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) is bool or type(b) is bool:
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) != isinstance(b, float):
+        return False
+    return bool(a == b)
 
 
 def content_from_json(content: Any, path: str = "$") -> tuple[Block, ...]:
     """Read a message's ``content`` (a string or an array of blocks)."""
+    content = as_json(content)
     if isinstance(content, str):
         return (TextBlock(content),)
     if not isinstance(content, (list, tuple)):
@@ -283,6 +411,7 @@ def split_response(response: Any) -> tuple[tuple[Block, ...], FrozenDict]:
     Raises:
         CodecError: the response is not a message object.
     """
+    response = as_json(response)
     if not isinstance(response, Mapping):
         raise CodecError(f"a response must be an object, got {type(response).__name__}")
     if response.get("type", "message") != "message":

@@ -18,21 +18,25 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
 from convo.blocks import Block, TextBlock, ToolResultBlock
-from convo.codec import block_from_json, content_from_json, content_to_json, split_response
+from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
 from convo.errors import CodecError, NotSendableError
 from convo.models import profile_for
 from convo.rules import (
     NO_EMPTY_CONTENT,
     PREFILL_NO_TRAILING_WHITESPACE,
+    ROLES_ALTERNATE,
+    catalogue_send_errors,
     check_append,
     check_send,
     content_errors,
+    system_follower_errors,
 )
-from convo.turns import Content, Origin, Role, Turn
+from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
 
 __all__ = ["Conversation", "Policy", "System"]
 
-Policy = Literal["strict", "merge"]
+Policy = Literal["strict", "merge", "keep"]
+POLICIES: tuple[Policy, ...] = ("strict", "merge", "keep")
 System = str | Sequence[TextBlock] | None
 """A system prompt: a string, or text blocks (which may carry cache_control)."""
 
@@ -62,7 +66,10 @@ class Conversation:
         policy: what appending a turn of the same role as the last one does:
             ``"strict"`` raises ``roles-alternate``; ``"merge"`` joins the
             blocks into the last turn (what the API does with consecutive
-            same-role turns).
+            same-role turns); ``"keep"`` keeps both turns exactly as given
+            (the API accepts and combines them), checking the rules on the
+            combined turn as the API sees it.  System turns are transparent
+            to alternation under every policy.
 
     Every method returns a new conversation; none changes this one.
     """
@@ -82,8 +89,7 @@ class Conversation:
     _system_json: Any
 
     def __init__(self, system: System = None, *, policy: Policy = "strict") -> None:
-        if policy not in ("strict", "merge"):
-            raise ValueError(f"policy must be 'strict' or 'merge', got {policy!r}")
+        _check_policy(policy)
         put = object.__setattr__
         put(self, "_system", _check_system(system))
         put(self, "_system_json", _system_json(self._system))
@@ -120,7 +126,7 @@ class Conversation:
 
     @property
     def policy(self) -> Policy:
-        """``"strict"`` or ``"merge"``."""
+        """``"strict"``, ``"merge"`` or ``"keep"``."""
         return self._policy
 
     @property
@@ -244,12 +250,17 @@ class Conversation:
 
     def _append_turn(self, turn: Turn) -> Conversation:
         head = self._head
-        if head is not None and head.turn.role == turn.role and self._policy == "merge":
+        if (
+            head is not None
+            and head.turn.role == turn.role
+            and turn.role != "system"
+            and self._policy == "merge"
+        ):
             merged = _merge(head.turn, turn)
             prev = head.parent
-            _check(None if prev is None else prev.turn, merged, head.length - 1)
+            _check_after(prev, merged, head.length - 1, self._policy)
             return self._derive(_Link(merged, prev))
-        _check(None if head is None else head.turn, turn, len(self))
+        _check_after(head, turn, len(self), self._policy)
         return self._derive(_Link(turn, head), appended=True)
 
     def user(
@@ -268,6 +279,28 @@ class Conversation:
         """Append an assistant turn written by the program (origin ``synthetic``)."""
         return self.append("assistant", content, origin=origin, meta=meta)
 
+    def system_message(
+        self,
+        content: str | TextBlock | Sequence[TextBlock],
+        *,
+        origin: Origin = "synthetic",
+        meta: Mapping[str, Any] | None = None,
+    ) -> Conversation:
+        """Append a ``role: "system"`` message inside ``messages``.
+
+        Mid-conversation system messages steer the model from this point on
+        (the top-level ``system`` prompt stays the conversation's).  Only
+        some models take them: ``check_sendable(model=...)`` reports
+        ``system-message-supported-by-model`` for the others.
+
+        Raises:
+            RuleError: ``system-message-placement`` (never first; after a
+                user turn or an assistant turn ending in server tool use;
+                only an assistant turn may follow) or
+                ``system-message-text-only``.
+        """
+        return self.append("system", content, origin=origin, meta=meta)
+
     def prefill(self, text: str) -> Conversation:
         """Append a trailing assistant turn for the model to continue.
 
@@ -284,8 +317,12 @@ class Conversation:
             )
         return self.append("assistant", text, origin="synthetic", meta={"prefill": True})
 
-    def append_response(self, response: Mapping[str, Any]) -> Conversation:
+    def append_response(self, response: Mapping[str, Any] | Any) -> Conversation:
         """Append the assistant message of a Messages API response.
+
+        ``response`` is the response JSON, or an SDK ``Message`` (any object
+        with ``to_dict()`` or ``model_dump()``): the turn and its id are the
+        same either way.
 
         The turn has origin ``model``; every response field but the content
         (``id``, ``model``, ``stop_reason``, ``stop_sequence``, ``usage``...)
@@ -298,7 +335,7 @@ class Conversation:
             CodecError: the response is not a message.
             RuleError: the response breaks an append-time rule.
         """
-        blocks, meta = split_response(response)
+        blocks, meta = split_response(as_json(response))
         head = self._head
         if head is None or head.turn.role != "assistant":
             turn = Turn.create(
@@ -322,7 +359,7 @@ class Conversation:
             meta=joined_meta,
             parent_id=None if parent is None else parent.turn.id,
         )
-        _check(None if parent is None else parent.turn, turn, head.length - 1)
+        _check_after(parent, turn, head.length - 1, self._policy)
         return self._derive(_Link(turn, parent))
 
     def tool_results(
@@ -335,12 +372,14 @@ class Conversation:
 
         Args:
             results: tool_use id -> result (a string, a block, a sequence of
-                blocks, or a complete ``ToolResultBlock``).
+                blocks, or a complete ``ToolResultBlock``); blocks may be SDK
+                block objects (anything with ``to_dict()``/``model_dump()``).
             errors: ids whose result is an error (``is_error: true``).
         """
         failed = set(errors)
         blocks: list[Block] = []
-        for tool_use_id, value in results.items():
+        for tool_use_id, given in results.items():
+            value = _sdk_blocks(given)
             if isinstance(value, ToolResultBlock):
                 blocks.append(value)
                 continue
@@ -362,8 +401,7 @@ class Conversation:
 
     def with_policy(self, policy: Policy) -> Conversation:
         """The same conversation with another append policy."""
-        if policy not in ("strict", "merge"):
-            raise ValueError(f"policy must be 'strict' or 'merge', got {policy!r}")
+        _check_policy(policy)
         new = self._derive(self._head)
         object.__setattr__(new, "_policy", policy)
         return new
@@ -418,6 +456,7 @@ class Conversation:
         for i, turn in enumerate(turns):
             if turn.origin == "model":
                 errors.extend(content_errors(turn, i))
+        errors.extend(catalogue_send_errors(turns, profile_for(model)))
         if errors:
             errors.sort(key=lambda e: (-1 if e.index is None else e.index))
             raise NotSendableError(errors)
@@ -445,19 +484,32 @@ class Conversation:
 
     @classmethod
     def from_payload(
-        cls, payload: Mapping[str, Any], *, policy: Policy = "strict"
+        cls, payload: Mapping[str, Any] | Any, *, policy: Policy | None = None
     ) -> Conversation:
         """Read a request body back into a conversation.
 
         ``from_payload(p).to_payload(**rest) == p`` where ``rest`` is every
-        key of ``p`` but ``messages`` and ``system``.  User turns get origin
-        ``human`` (``tool`` when they hold only tool results) and assistant
-        turns ``synthetic``: a payload does not say where a turn came from.
+        key of ``p`` but ``messages`` and ``system``: every block, field,
+        key order and explicit ``null`` is kept.  User turns get origin
+        ``human`` (``tool`` when they hold only tool results), assistant and
+        system turns ``synthetic``: a payload does not say where a turn came
+        from.  Messages may be SDK param dicts holding SDK block objects.
+
+        Args:
+            policy: how consecutive same-role messages are read, and the
+                policy of the result.  By default they are kept as given
+                (``"keep"``: every payload the API accepts loads and goes
+                back unchanged) and the result appends under ``"strict"``.
+                ``"strict"`` rejects them; ``"merge"`` joins them (the
+                payload then changes); ``"keep"`` also keeps appending so.
 
         Raises:
             CodecError: the payload is malformed (with the JSON path).
             RuleError: a message breaks an append-time rule (with its index).
         """
+        payload = as_json(payload)
+        if policy is not None:
+            _check_policy(policy)
         if not isinstance(payload, Mapping):
             raise CodecError(f"a payload must be an object, got {type(payload).__name__}")
         system: Any = payload.get("system")
@@ -469,17 +521,20 @@ class Conversation:
                 if not isinstance(block, TextBlock):
                     raise CodecError("system blocks must be text blocks", path=f"$.system[{i}]")
             system = blocks
-        conversation = cls(system, policy=policy)
+        conversation = cls(system, policy=policy or "keep")
         messages = payload.get("messages")
         if not isinstance(messages, list):
             raise CodecError("a payload needs a 'messages' array", path="$.messages")
-        for i, message in enumerate(messages):
+        for i, item in enumerate(messages):
             path = f"$.messages[{i}]"
+            message = as_json(item)
             if not isinstance(message, Mapping):
                 raise CodecError("a message must be an object", path=path)
             role = message.get("role")
-            if role not in ("user", "assistant"):
-                raise CodecError(f"role must be 'user' or 'assistant', got {role!r}", path=f"{path}.role")
+            if role not in ROLES:
+                raise CodecError(
+                    f"role must be one of {', '.join(ROLES)}, got {role!r}", path=f"{path}.role"
+                )
             extra = set(message) - {"role", "content"}
             if extra:
                 raise CodecError(f"unknown message fields {sorted(extra)}", path=path)
@@ -489,7 +544,7 @@ class Conversation:
             content: str | tuple[Block, ...] = (
                 raw if isinstance(raw, str) else content_from_json(raw, f"{path}.content")
             )
-            origin: Origin = "synthetic" if role == "assistant" else "human"
+            origin: Origin = "human" if role == "user" else "synthetic"
             if (
                 role == "user"
                 and not isinstance(content, str)
@@ -498,7 +553,7 @@ class Conversation:
             ):
                 origin = "tool"
             conversation = conversation.append(role, content, origin=origin)
-        return conversation
+        return conversation if policy is not None else conversation.with_policy("strict")
 
     @classmethod
     def from_turns(
@@ -527,7 +582,7 @@ class Conversation:
                     f"turn {i} ({turn.id}) has parent {turn.parent_id}, expected {expected}"
                 )
             if validate:
-                _check(None if head is None else head.turn, turn, i)
+                _check_after(head, turn, i, policy)
             head = _Link(turn, head)
         return conversation._derive(head)
 
@@ -559,10 +614,81 @@ def _rebuild(turns: tuple[Turn, ...], system: System, policy: Policy) -> Convers
 _MODEL_SKIPS = frozenset({NO_EMPTY_CONTENT.name})
 
 
-def _check(prev: Turn | None, turn: Turn, index: int) -> None:
+def _sdk_blocks(value: Any) -> Any:
+    """SDK block objects in a tool result value, read as convo blocks."""
+    if is_sdk_object(value):
+        return block_from_json(value)
+    if isinstance(value, (list, tuple)) and any(is_sdk_object(v) for v in value):
+        return tuple(block_from_json(v) if is_sdk_object(v) else v for v in value)
+    return value
+
+
+def _check_policy(policy: object) -> None:
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+
+
+def _run_view(link: _Link) -> tuple[Turn, _Link | None]:
+    """The turn the API sees ending at ``link`` (consecutive same-role turns
+    combined, system turns skipped), and the link before that run."""
+    role = link.turn.role
+    run: list[Turn] = []
+    current: _Link | None = link
+    while current is not None and current.turn.role in (role, "system"):
+        if current.turn.role == role:
+            run.append(current.turn)
+        current = current.parent
+    if len(run) == 1:
+        return run[0], current
+    run.reverse()
+    return _merge_all(run), current
+
+
+def _check_after(head: _Link | None, turn: Turn, index: int, policy: Policy) -> None:
+    """Raise the first append-time rule ``turn`` breaks after ``head``."""
     # Model turns are kept exactly as received (an empty text block beside a
     # tool call is a known API quirk): check_sendable still reports them.
-    check_append(prev, turn, index, skip=_MODEL_SKIPS if turn.origin == "model" else frozenset())
+    skip = _MODEL_SKIPS if turn.origin == "model" else frozenset()
+    if head is None or turn.role == "system":
+        check_append(None if head is None else head.turn, turn, index, skip=skip)
+        return
+    if head.turn.role == "system":
+        for error in system_follower_errors(head.turn, turn, index):
+            raise error
+    link: _Link | None = head
+    while link is not None and link.turn.role == "system":
+        link = link.parent
+    if link is None:
+        check_append(None, turn, index, skip=skip)
+        return
+    prev, before = _run_view(link)
+    if prev.role != turn.role or policy != "keep":
+        check_append(prev, turn, index, skip=skip)
+        return
+    # "keep": the API combines consecutive same-role turns, so the rules
+    # judge the combined turn against the turn before the run.
+    if turn.origin != "model":
+        for error in content_errors(turn, index):
+            raise error
+    combined = _merge_all([prev, turn])
+    check_append(
+        None if before is None else _run_view(before)[0],
+        combined,
+        index,
+        skip=skip | {ROLES_ALTERNATE.name, NO_EMPTY_CONTENT.name},
+    )
+
+
+def _merge_all(turns: Sequence[Turn]) -> Turn:
+    blocks = tuple(b for t in turns for b in t.blocks)
+    origins = {t.origin for t in turns}
+    return Turn.create(
+        turns[0].role,
+        blocks,
+        origin=origins.pop() if len(origins) == 1 else "synthetic",
+        meta=turns[-1].meta,
+        parent_id=turns[0].parent_id,
+    )
 
 
 def _merge(prev: Turn, new: Turn) -> Turn:

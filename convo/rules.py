@@ -31,7 +31,11 @@ from convo.blocks import (
     Block,
     DocumentBlock,
     ImageBlock,
+    MCPToolResultBlock,
+    MCPToolUseBlock,
     RedactedThinkingBlock,
+    ServerToolResultBlock,
+    ServerToolUseBlock,
     TextBlock,
     ThinkingBlock,
     ToolResultBlock,
@@ -203,6 +207,131 @@ MAX_TOKENS_LIMIT = _rule(
     "API_RULES A6",
 )
 
+
+# == Today's block catalogue and system turns =================================
+# (kept apart from the rules above: server tools, MCP, system messages)
+
+SERVER_TOOL_RESULT_FOLLOWS_USE = _rule(
+    "server-tool-result-follows-use",
+    ("append",),
+    "A server tool result (web_search_tool_result, code_execution_tool_result, ...) or "
+    "mcp_tool_result names a server_tool_use (mcp_tool_use) earlier in its assistant "
+    "turn; server tool calls need no client tool_result, and one left open in a turn "
+    "that stopped with tool_use or pause_turn is legal.",
+    "API_RULES C9 (anthropics/claude-code#64383), D9, F3",
+)
+SYSTEM_MESSAGE_PLACEMENT = _rule(
+    "system-message-placement",
+    ("append",),
+    "A system turn is never the first turn; it follows a user turn or an assistant "
+    "turn ending in server tool use, and only an assistant turn may follow it.",
+    "API_RULES B1",
+)
+SYSTEM_MESSAGE_TEXT_ONLY = _rule(
+    "system-message-text-only",
+    ("append",),
+    "A system turn holds text only (a string or text blocks).",
+    "API_RULES B1; SDK types/system_message_param.py",
+)
+SYSTEM_MESSAGE_SUPPORTED_BY_MODEL = _rule(
+    "system-message-supported-by-model",
+    ("send",),
+    "System turns inside messages only for models whose profile has system_messages.",
+    "API_RULES B1",
+)
+
+CATALOGUE_RULES: tuple[Rule, ...] = (
+    SERVER_TOOL_RESULT_FOLLOWS_USE,
+    SYSTEM_MESSAGE_PLACEMENT,
+    SYSTEM_MESSAGE_TEXT_ONLY,
+    SYSTEM_MESSAGE_SUPPORTED_BY_MODEL,
+)
+
+_API_RUN_ONLY = (ServerToolUseBlock, ServerToolResultBlock, MCPToolUseBlock, MCPToolResultBlock)
+"""Blocks of tools the API runs inside an assistant turn (C9, C11)."""
+
+
+def ends_in_server_tool_use(turn: Turn) -> bool:
+    """True for an assistant turn whose last block is a server (or MCP) tool call."""
+    if turn.role != "assistant" or turn.shorthand or not turn.blocks:
+        return False
+    return isinstance(turn.blocks[-1], (ServerToolUseBlock, MCPToolUseBlock))
+
+
+def _catalogue_errors(turn: Turn, index: int) -> Iterator[RuleError]:
+    """Where today's server-tool blocks go, and that each result has its call."""
+    if turn.shorthand:
+        return
+    calls: set[str] = set()
+    for i, block in enumerate(turn.blocks):
+        if not isinstance(block, _API_RUN_ONLY):
+            continue
+        if turn.role != "assistant":
+            yield BLOCK_ALLOWED_IN_ROLE.error(
+                f"content.{i}: {type(block).TYPE} blocks are only in assistant turns", index
+            )
+            continue
+        if isinstance(block, (ServerToolUseBlock, MCPToolUseBlock)):
+            calls.add(block.id)
+        elif block.tool_use_id not in calls:
+            yield SERVER_TOOL_RESULT_FOLLOWS_USE.error(
+                f"content.{i}: unexpected tool_use_id {block.tool_use_id!r} in a "
+                f"{type(block).TYPE} block: no {_call_type(block)} block before it",
+                index,
+            )
+
+
+def _call_type(block: Block) -> str:
+    return "mcp_tool_use" if isinstance(block, MCPToolResultBlock) else "server_tool_use"
+
+
+def _system_turn_errors(prev: Turn | None, turn: Turn, index: int) -> Iterator[RuleError]:
+    if prev is None:
+        yield SYSTEM_MESSAGE_PLACEMENT.error(
+            "a system turn cannot be the first turn: use the top-level system prompt", index
+        )
+    elif not (prev.role == "user" or ends_in_server_tool_use(prev)):
+        yield SYSTEM_MESSAGE_PLACEMENT.error(
+            f"a system turn must follow a user turn or an assistant turn ending in server "
+            f"tool use, not a {prev.role} turn",
+            index,
+        )
+    if not turn.shorthand:
+        for i, block in enumerate(turn.blocks):
+            if not isinstance(block, TextBlock):
+                yield SYSTEM_MESSAGE_TEXT_ONLY.error(
+                    f"content.{i}: system turns hold text blocks only, found {_type_name(block)}",
+                    index,
+                )
+    yield from _content_errors(turn, index)
+
+
+def system_follower_errors(system: Turn, turn: Turn, index: int) -> list[RuleError]:
+    """The placement violation of ``turn`` appended right after a system turn."""
+    if turn.role == "assistant":
+        return []
+    return [
+        SYSTEM_MESSAGE_PLACEMENT.error(
+            f"only an assistant turn may follow a system turn, not a {turn.role} turn", index
+        )
+    ]
+
+
+def catalogue_send_errors(turns: Sequence[Turn], profile: ModelProfile) -> list[RuleError]:
+    """Send-time violations of the catalogue rules (system turns per model)."""
+    if profile.system_messages:
+        return []
+    return [
+        SYSTEM_MESSAGE_SUPPORTED_BY_MODEL.error(
+            f"role 'system' is not supported on {profile.family or 'this model'}: put the "
+            "instructions in the top-level system prompt",
+            i,
+        )
+        for i, turn in enumerate(turns)
+        if turn.role == "system"
+    ]
+
+
 RULES: Mapping[str, Rule] = FrozenDict(
     {
         r.name: r
@@ -225,6 +354,7 @@ RULES: Mapping[str, Rule] = FrozenDict(
             PREFILL_NO_TRAILING_WHITESPACE,
             CACHE_CONTROL_LIMIT,
             MAX_TOKENS_LIMIT,
+            *CATALOGUE_RULES,
         )
     }
 )
@@ -235,7 +365,6 @@ SEND_RULES: tuple[Rule, ...] = tuple(r for r in RULES.values() if "send" in r.ph
 
 _USER_ONLY = (ToolResultBlock, ImageBlock, DocumentBlock)
 _ASSISTANT_ONLY = (ToolUseBlock, ThinkingBlock, RedactedThinkingBlock)
-_SERVER_TOOL_USE = "server_tool_use"
 
 
 # -- facts about turns -----------------------------------------------------
@@ -262,10 +391,7 @@ def is_paused(turn: Turn) -> bool:
         return False
     if turn.meta.get("stop_reason") == "pause_turn":
         return True
-    blocks = turn.blocks
-    return bool(blocks) and isinstance(blocks[-1], UnknownBlock) and (
-        blocks[-1].type == _SERVER_TOOL_USE
-    )
+    return ends_in_server_tool_use(turn)
 
 
 def images_in(blocks: Iterable[Block]) -> Iterator[tuple[str, ImageBlock]]:
@@ -322,6 +448,9 @@ def content_errors(turn: Turn, index: int) -> list[RuleError]:
 
 
 def _append_errors(prev: Turn | None, turn: Turn, index: int) -> Iterator[RuleError]:
+    if turn.role == "system":
+        yield from _system_turn_errors(prev, turn, index)
+        return
     if prev is None and turn.role != "user":
         yield FIRST_TURN_IS_USER.error("the first turn must be a user turn", index)
     if prev is not None and prev.role == turn.role:
@@ -386,6 +515,7 @@ def _append_errors(prev: Turn | None, turn: Turn, index: int) -> Iterator[RuleEr
     if prev is not None and turn.role == "user":
         yield from _unanswered(prev, tool_result_ids(turn), index - 1)
     yield from _image_errors(blocks, index)
+    yield from _catalogue_errors(turn, index)
 
 
 def _unanswered(prev: Turn, answered: Sequence[str], prev_index: int) -> Iterator[RuleError]:

@@ -1,6 +1,7 @@
 """Turns: one message of the history, immutable and content-addressed.
 
-A ``Turn`` has a ``role`` (``user`` | ``assistant``), its ``blocks``, an
+A ``Turn`` has a ``role`` (``user`` | ``assistant`` | ``system``: a system
+message inside ``messages``, on the models that take one), its ``blocks``, an
 ``id`` that hashes its parent's id and its canonical content (the contract
 is in ``convo._canonical``), and two annotations that are kept and saved but
 never sent nor hashed: ``origin`` (``human``, ``model``, ``synthetic`` or
@@ -24,15 +25,15 @@ import orjson
 from convo._canonical import turn_id
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
-from convo.codec import block_to_json, content_from_json, dumps
+from convo.codec import block_from_json, block_to_json, content_from_json, dumps
 from convo.errors import CodecError, HashMismatchError
 
 if TYPE_CHECKING:
     from convo.response_info import ResponseInfo
 
-__all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn"]
+__all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn", "is_sdk_object"]
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "system"]
 Origin = Literal["human", "model", "synthetic", "tool"]
 ROLES: tuple[Role, ...] = get_args(Role)
 ORIGINS: tuple[Origin, ...] = get_args(Origin)
@@ -123,9 +124,11 @@ class Turn:
         """Build a turn and compute its id.
 
         Args:
-            role: ``"user"`` or ``"assistant"``.
+            role: ``"user"``, ``"assistant"`` or ``"system"``.
             content: a string (sent in the API's string shorthand), a block,
-                or an iterable of blocks (sent as an array).
+                or an iterable of blocks (sent as an array); a block may also
+                be an SDK block object (anything with ``to_dict()`` or
+                ``model_dump()``), read with ``block_from_json``.
             origin: where the turn came from; never sent.
             meta: JSON metadata (model, usage, stop_reason, response id...).
             parent_id: the id of the turn before this one.
@@ -326,12 +329,16 @@ _EMPTY = FrozenDict()
 def _as_blocks(content: Any) -> tuple[Block, ...]:
     if isinstance(content, BLOCK_CLASSES):
         return (content,)
+    if is_sdk_object(content):
+        return (block_from_json(content),)
     if isinstance(content, Mapping) or not isinstance(content, Iterable):
         raise TypeError(
             "content must be a str, a block, or an iterable of blocks, "
             f"got {type(content).__name__} (use convo.codec.block_from_json for JSON)"
         )
-    blocks = tuple(content)
+    blocks = tuple(
+        block_from_json(b, f"$[{i}]") if is_sdk_object(b) else b for i, b in enumerate(content)
+    )
     for i, block in enumerate(blocks):
         if not isinstance(block, BLOCK_CLASSES):
             raise TypeError(
@@ -339,6 +346,13 @@ def _as_blocks(content: Any) -> tuple[Block, ...]:
                 "(use convo.codec.block_from_json for JSON)"
             )
     return blocks
+
+
+def is_sdk_object(value: Any) -> bool:
+    """An object that dumps itself to JSON (an SDK model), not a plain value."""
+    return not isinstance(value, (Mapping, str, bytes, list, tuple)) and (
+        callable(getattr(value, "to_dict", None)) or callable(getattr(value, "model_dump", None))
+    )
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

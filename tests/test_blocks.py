@@ -69,38 +69,43 @@ json_values = st.recursive(
 
 
 @given(
-    st.sampled_from(["text", "image", "tool_use", "tool_result", "thinking", "brand_new"]),
+    st.sampled_from(["text", "image", "tool_use", "tool_result", "thinking", "server_tool_use",
+                     "web_search_tool_result", "compaction", "brand_new"]),
     st.dictionaries(st.text(max_size=8).filter(lambda k: k != "type"), json_values, max_size=4),
 )
-def test_unknown_shapes_round_trip_verbatim(kind, body):
-    """Anything not understood exactly is kept verbatim: same JSON text back."""
+def test_any_shape_round_trips_byte_for_byte(kind, body):
+    """Whatever a block holds, it is kept or refused: same JSON text back
+    (key order and explicit nulls too), or a CodecError."""
     data = {"type": kind, **body}
     try:
         block = block_from_json(data)
     except CodecError:
         return  # a known type with a malformed field is an error, not data loss
-    out = block_to_json(block)
-    assert json.dumps(out) == json.dumps(data) or out == data
-    if isinstance(block, UnknownBlock):
-        assert json.dumps(out) == json.dumps(data)  # key order too
+    assert json.dumps(block_to_json(block)) == json.dumps(data)
+    assert isinstance(block, UnknownBlock) == (kind == "brand_new")
 
 
-def test_known_block_with_extra_field_is_unknown():
-    """A field this release does not model keeps the whole block verbatim."""
+def test_known_block_with_extra_field_stays_typed():
+    """A field this release does not model is kept in ``extra``; the block
+    stays typed (the old closed-world codec made it an UnknownBlock)."""
     data = {"type": "text", "text": "hi", "citations_v9": [1]}
     block = block_from_json(data)
-    assert isinstance(block, UnknownBlock)
-    assert block.type == "text"
-    assert block_to_json(block) == data
+    assert isinstance(block, TextBlock)
+    assert block.text == "hi"
+    assert block.extra == {"citations_v9": [1]}
+    assert json.dumps(block_to_json(block)) == json.dumps(data)
 
 
 def test_explicit_false_and_null_survive():
-    """is_error: false stays; an explicit null keeps the block verbatim."""
+    """is_error: false stays; an explicit null is accepted and written back."""
     block = block_from_json({"type": "tool_result", "tool_use_id": "t", "is_error": False})
     assert isinstance(block, ToolResultBlock)
     assert block_to_json(block) == {"type": "tool_result", "tool_use_id": "t", "is_error": False}
     nulled = {"type": "text", "text": "x", "cache_control": None}
-    assert block_to_json(block_from_json(nulled)) == nulled
+    typed = block_from_json(nulled)
+    assert isinstance(typed, TextBlock)
+    assert typed.cache_control is None
+    assert json.dumps(block_to_json(typed)) == json.dumps(nulled)
 
 
 @pytest.mark.parametrize(

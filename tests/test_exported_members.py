@@ -19,6 +19,15 @@ def test_all_has_no_duplicates_and_includes_the_contract():
                  "ToolResultBlock", "UnknownBlock", "RuleError", "NotSendableError", "ConvoError",
                  "AnthropicTransport", "AsyncAnthropicTransport"):
         assert name in convo.__all__
+    # Issue 10: today's block catalogue, typed, and the policies/roles.
+    for name in ("ServerToolUseBlock", "ServerToolResultBlock", "WebSearchToolResultBlock",
+                 "WebFetchToolResultBlock", "CodeExecutionToolResultBlock",
+                 "BashCodeExecutionToolResultBlock", "TextEditorCodeExecutionToolResultBlock",
+                 "ToolSearchToolResultBlock", "AdvisorToolResultBlock", "MCPToolUseBlock",
+                 "MCPToolResultBlock", "ContainerUploadBlock", "SearchResultBlock",
+                 "ToolReferenceBlock", "CompactionBlock", "FallbackBlock", "FileSource",
+                 "ContentSource", "UnknownSource", "POLICIES", "ROLES"):
+        assert name in convo.__all__, name
 
 
 def test_import_convo_stays_light():

@@ -39,6 +39,7 @@ from convo import (
     register_profile,
 )
 from convo._frozen import thaw
+from convo.codec import block_from_json
 from convo.testing import conversations
 from convo.tokens import (
     BLOCK_OVERHEAD,
@@ -235,9 +236,12 @@ def test_thinking_counts_its_text_and_redacted_thinking_its_length():
 
 
 def test_unknown_blocks_count_their_json_text():
-    """A block convo does not model costs the JSON text the API receives."""
+    """A block without a text model (server tool call, unknown type) costs the
+    JSON text the API receives."""
     raw = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"q": "Paris"}}
-    assert one([UnknownBlock(raw), TextBlock("ok")], role="assistant") == t(json.dumps(raw, separators=(",", ":"))) + t("ok")
+    assert one([block_from_json(raw), TextBlock("ok")], role="assistant") == t(json.dumps(raw, separators=(",", ":"))) + t("ok")
+    future = {"type": "hologram_v9", "id": "h_1", "input": {"q": "Paris"}}
+    assert one([UnknownBlock(future), TextBlock("ok")], role="assistant") == t(json.dumps(future, separators=(",", ":"))) + t("ok")
 
 
 def test_plain_text_documents_count_as_text():

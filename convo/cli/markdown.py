@@ -134,8 +134,11 @@ def block_summary(block: Block, *, width: int = 60) -> str:
         return "redacted thinking"
     if isinstance(block, DocumentBlock):
         return f"document{': ' + block.title if block.title else ''}"
-    assert isinstance(block, UnknownBlock)
-    return f"{block.type or 'unknown'} block"
+    if isinstance(block, UnknownBlock):
+        return f"{block.type or 'unknown'} block"
+    # The rest of today's catalogue (server tools, MCP, compaction...).
+    name = getattr(block, "name", None) or getattr(block, "tool_use_id", None)
+    return f"{type(block).TYPE} block{' ' + name if isinstance(name, str) else ''}"
 
 
 def _image_summary(block: ImageBlock) -> str:

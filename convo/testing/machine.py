@@ -1,8 +1,9 @@
 """``ConversationMachine``: a Hypothesis state machine over conversations.
 
 It grows a conversation the way a chatbot does (user turns, model
-responses, tool calls and their results, prefills, forks) and checks
-convo's laws after every step.  Subclass it to check your own code: override
+responses drawn from today's block catalogue, tool calls and their results,
+mid-conversation system messages, prefills, forks) and checks convo's laws
+after every step.  Subclass it to check your own code: override
 ``observe(conversation)`` to run your history handling on each state, and
 add rules of your own.  Run it with ``TestCase = MyMachine.TestCase``.
 """
@@ -52,6 +53,10 @@ class ConversationMachine(RuleBasedStateMachine):
         head = self.conversation.head
         return head is None or head.role == "assistant"
 
+    def _after_user(self) -> bool:
+        head = self.conversation.head
+        return head is not None and head.role == "user"
+
     # -- steps ---------------------------------------------------------------
 
     @precondition(lambda self: self._expects_user() and not self._pending())
@@ -59,6 +64,16 @@ class ConversationMachine(RuleBasedStateMachine):
     def user_says(self, text: str) -> None:
         """A person types something."""
         self._set(self.conversation.user(text))
+
+    @precondition(lambda self: self._after_user())
+    @rule(text=texts())
+    def system_interjects(self, text: str) -> None:
+        """The program adds a mid-conversation system message; the model answers next."""
+        before = self.conversation
+        after = before.system_message(text)
+        assert after.head is not None and after.head.role == "system"
+        assert after.to_payload("m", 1)["messages"][-1] == {"role": "system", "content": text}
+        self._set(after)
 
     @precondition(lambda self: not self._expects_user())
     @rule(response=responses())
@@ -108,9 +123,11 @@ class ConversationMachine(RuleBasedStateMachine):
 
     @invariant()
     def payload_round_trips(self) -> None:
-        """from_payload(to_payload(c)) == c."""
+        """from_payload(to_payload(c)) == c, and the body comes back unchanged."""
         payload = self.conversation.to_payload("claude-test-1", 256)
-        assert Conversation.from_payload(payload) == self.conversation
+        again = Conversation.from_payload(payload)
+        assert again == self.conversation
+        assert again.to_payload("claude-test-1", 256) == payload
 
     @invariant()
     def ids_chain(self) -> None:

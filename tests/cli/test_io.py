@@ -144,7 +144,7 @@ def test_import_reports_unknown_tool_result_ids(run: Any, tmp_path: Path, error_
         ("", "the file is empty"),
         ("[1, 2]", "not a payload"),
         ('{"messages": [{"role": "robot", "content": "x"}]}',
-         "role must be 'user' or 'assistant', got 'robot' @ $.messages[0].role"),
+         "role must be one of user, assistant, system, got 'robot' @ $.messages[0].role"),
     ],
 )
 def test_import_malformed_files(run: Any, tmp_path: Path, error_line: Any, text: str,

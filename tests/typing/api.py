@@ -18,11 +18,14 @@ from convo import (
     AsyncTransport,
     Chat,
     Conversation,
+    FrozenDict,
     ImageBlock,
     NotSendableError,
+    Policy,
     RequestParams,
     ResponseInfo,
     RuleError,
+    ServerToolUseBlock,
     Store,
     TextBlock,
     ToolUseBlock,
@@ -105,3 +108,12 @@ def sdk_transports(client: anthropic.Anthropic, aclient: anthropic.AsyncAnthropi
     assert_type(AnthropicTransport(client).send({}), APIResponse)
     AnthropicTransport(aclient)  # type: ignore[arg-type]
     del sync, asynchronous
+
+
+def catalogue(response: object) -> Conversation:
+    c = Conversation(policy="keep").user("Find it").append_response(response)
+    c = c.user("and now").system_message("Answer in French.")
+    block = ServerToolUseBlock("srvtoolu_1", "web_search", {"query": "q"})
+    assert_type(block.extra, FrozenDict)
+    assert_type(Conversation.from_payload({"messages": []}, policy=None).policy, Policy)
+    return c.append("assistant", [block], origin="model")
