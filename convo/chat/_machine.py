@@ -327,11 +327,14 @@ def _wanted(chat: _Core) -> str:
 
 
 def configure(chat: _Core, changes: Mapping[str, Any]) -> Machine[None]:
-    """Change the thread's settings and save them (a new thread keeps them
-    until its first step saves it)."""
+    """Change the thread's settings and save them (creating the thread,
+    empty, if it is not saved yet)."""
     settings = chat.settings.evolve(**changes)
-    if chat.saved:
-        meta = settings.merged_meta(chat._meta)
-        info = yield Save(chat.thread, chat.conversation, {"meta": meta})
-        chat._meta = dict(getattr(info, "meta", meta))
+    if not chat.saved:
+        chat._adopt(settings)
+        yield from save(chat, chat.conversation)
+        return
+    meta = settings.merged_meta(chat._meta)
+    info = yield Save(chat.thread, chat.conversation, {"meta": meta})
+    chat._meta = dict(getattr(info, "meta", meta))
     chat._adopt(settings)
