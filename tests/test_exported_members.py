@@ -28,6 +28,12 @@ def test_all_has_no_duplicates_and_includes_the_contract():
                  "ToolReferenceBlock", "CompactionBlock", "FallbackBlock", "FileSource",
                  "ContentSource", "UnknownSource", "POLICIES", "ROLES"):
         assert name in convo.__all__, name
+    # Issue 14: the tool runner, streaming events, thread settings, conflict policy.
+    for name in ("tool_schema", "ThreadSettings", "ChatStream", "AsyncChatStream", "ChatEvent",
+                 "TextDelta", "ThinkingDelta", "ToolCallStart", "ToolInputDelta", "TurnEnd",
+                 "ToolRan", "Branched", "Finished", "ConflictPolicy", "ToolLoopError",
+                 "ToolSchemaError"):
+        assert name in convo.__all__, name
 
 
 def test_import_convo_stays_light():
