@@ -19,4 +19,4 @@ def blocks() -> list[str]:
 @pytest.mark.parametrize("code", blocks())
 def test_block_runs(code: str) -> None:
     """The block runs in a fresh namespace."""
-    exec(compile(code, str(DOC), "exec"), {"__name__": "docs_chat"})  # noqa: S102 (our own docs)
+    exec(compile(code, str(DOC), "exec"), {"__name__": "docs_chat"})
