@@ -38,7 +38,9 @@ def _int(source: Mapping[str, Any], key: str, path: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise CodecError(f"{key} must be an integer, got {type(value).__name__}", path=f"{path}.{key}")
+        raise CodecError(
+            f"{key} must be an integer, got {type(value).__name__}", path=f"{path}.{key}"
+        )
     return value
 
 

@@ -183,7 +183,11 @@ def test_turn_info_reads_a_saved_reply(store: Store) -> None:
         assert view.stop_sequence is None
         assert view.request_id == "req_42"
         assert view.usage == Usage(
-            10, 5, None, 3, raw={"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 3}
+            10,
+            5,
+            None,
+            3,
+            raw={"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 3},
         )
         assert view.usage is not None and view.usage.total_input_tokens == 13
         assert view.meta["service_tier"] == "standard"

@@ -70,7 +70,9 @@ def pg_admin() -> Iterator[Engine | None]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_admin: Engine | None) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_admin: Engine | None
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'chat.db'}"
         return
@@ -101,7 +103,10 @@ def test_chat_over_the_sdk(live: tuple[Wire, str], db_url: str) -> None:
     """A tool round, a streamed reply, an overloaded API: saved exactly as it went."""
     wire, url = live
     wire.replies[:] = script()
-    with anthropic.Anthropic(api_key=API_KEY, base_url=url, max_retries=1) as client, Store(db_url) as store:
+    with (
+        anthropic.Anthropic(api_key=API_KEY, base_url=url, max_retries=1) as client,
+        Store(db_url) as store,
+    ):
         transport = AnthropicTransport(client, betas=["beta-x"])
         chat = Chat.open(store, transport, "t1", model=MODEL, params={"tools": TOOLS})
         turn = chat.send("Weather in Paris?", max_tokens=100)
@@ -130,7 +135,10 @@ async def test_async_chat_over_the_sdk(live: tuple[Wire, str], db_url: str) -> N
     """The same, with AsyncChat, AsyncStore and AsyncAnthropicTransport."""
     wire, url = live
     wire.replies[:] = script()
-    async with anthropic.AsyncAnthropic(api_key=API_KEY, base_url=url, max_retries=1) as client, AsyncStore(db_url) as store:
+    async with (
+        anthropic.AsyncAnthropic(api_key=API_KEY, base_url=url, max_retries=1) as client,
+        AsyncStore(db_url) as store,
+    ):
         transport = AsyncAnthropicTransport(client, betas=["beta-x"])
         chat = await AsyncChat.open(store, transport, "t1", model=MODEL, params={"tools": TOOLS})
         await chat.send("Weather in Paris?", max_tokens=100)

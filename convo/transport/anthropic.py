@@ -44,6 +44,7 @@ loads it on first use of these names (``pip install 'convo[anthropic]'``).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, Final, Protocol
@@ -128,7 +129,9 @@ class _Secrets:
     def __init__(self, client: object) -> None:
         values = (getattr(client, name, None) for name in _SECRET_ATTRIBUTES)
         # Longest first: a key that contains another is removed whole.
-        self._values = sorted({v for v in values if isinstance(v, str) and v}, key=len, reverse=True)
+        self._values = sorted(
+            {v for v in values if isinstance(v, str) and v}, key=len, reverse=True
+        )
 
     def __repr__(self) -> str:
         return "<redacted>"
@@ -309,7 +312,9 @@ class _Core:
     def response(self, raw: Any, message: Any) -> APIResponse:
         """The parsed ``message`` of the raw response ``raw``, with its request id."""
         headers = raw.headers
-        return APIResponse(self.plain(message), request_id=headers.get("request-id"), headers=headers)
+        return APIResponse(
+            self.plain(message), request_id=headers.get("request-id"), headers=headers
+        )
 
     @staticmethod
     def input_tokens(result: Any) -> int:
@@ -326,6 +331,22 @@ class _Core:
         return self.secrets.scrub(
             f"{cls}(client={type(client).__name__}, base_url={str(base_url)!r}, "
             f"betas={self.betas!r}, max_retries={retries})"
+        )
+
+
+def _check_client(client: object, *, asynchronous: bool) -> None:
+    """Refuse a client this transport cannot drive (a clear TypeError, not one from deep inside)."""
+    messages = getattr(client, "messages", None)
+    create = getattr(messages, "create", None)
+    if create is None:
+        raise TypeError(
+            f"{type(client).__name__} has no messages.create: pass an anthropic client "
+            "(Anthropic, AnthropicBedrock, AnthropicVertex...)"
+        )
+    if inspect.iscoroutinefunction(inspect.unwrap(create)) != asynchronous:
+        wanted = "AsyncAnthropicTransport" if not asynchronous else "AnthropicTransport"
+        raise TypeError(
+            f"{type(client).__name__} is {'not ' if asynchronous else ''}an async client: use {wanted}"
         )
 
 
@@ -354,6 +375,7 @@ class AnthropicTransport(BaseTransport):
         betas: Iterable[str] = (),
         api_version: str | None = None,
     ) -> None:
+        _check_client(client, asynchronous=False)
         self._client = client
         self._core = _Core(client, betas, api_version)
 
@@ -442,6 +464,7 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
         betas: Iterable[str] = (),
         api_version: str | None = None,
     ) -> None:
+        _check_client(client, asynchronous=True)
         self._client = client
         self._core = _Core(client, betas, api_version)
 

@@ -39,7 +39,9 @@ class Wire:
         with self.lock:
             self.received.append((path, headers, body))
             if not self.replies:
-                return reply_json(500, {"no": "reply left"}, "req_none", **{"x-should-retry": "false"})
+                return reply_json(
+                    500, {"no": "reply left"}, "req_none", **{"x-should-retry": "false"}
+                )
             return self.replies.pop(0)
 
 

@@ -40,6 +40,9 @@ from convo.transport import (
 from convo.transport._sse import encode_event
 from tests.transport._support import API_KEY, MESSAGES, PAYLOAD, TEXT_MESSAGE, error_body
 
+# The sample payloads name models that some SDK versions warn about.
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
@@ -79,7 +82,10 @@ def sdk() -> Iterator[Callable[..., tuple[AnthropicTransport, Recorder]]]:
     clients: list[anthropic.Anthropic] = []
 
     def make(
-        reply: Handler = _message, *, transport_options: dict[str, Any] | None = None, **options: Any
+        reply: Handler = _message,
+        *,
+        transport_options: dict[str, Any] | None = None,
+        **options: Any,
     ) -> tuple[AnthropicTransport, Recorder]:
         recorder = Recorder(reply)
         options.setdefault("api_key", API_KEY)
@@ -142,7 +148,9 @@ def test_without_betas_the_client_decides(sdk: Any) -> None:
     transport, api = sdk()
     transport.send(PAYLOAD)
     assert "anthropic-beta" not in api.requests[0].headers
-    assert api.requests[0].headers["anthropic-version"] == anthropic._constants.ANTHROPIC_API_VERSION  # type: ignore[attr-defined]
+    assert (
+        api.requests[0].headers["anthropic-version"] == anthropic._constants.ANTHROPIC_API_VERSION
+    )  # type: ignore[attr-defined]
 
 
 def test_a_conversation_payload_goes_through_unchanged(sdk: Any) -> None:
@@ -297,7 +305,9 @@ def test_the_sdk_fold_convos_fold_and_send_agree(message: dict[str, Any]) -> Non
     def reply(request: httpx2.Request) -> httpx2.Response:
         if json.loads(request.content).get("stream"):
             content = b"".join(encode_event(e) for e in message_events(message, chunk_size=3))
-            return httpx2.Response(200, content=content, headers={"content-type": "text/event-stream"})
+            return httpx2.Response(
+                200, content=content, headers={"content-type": "text/event-stream"}
+            )
         return httpx2.Response(200, json=message)
 
     with anthropic.Anthropic(
@@ -320,11 +330,15 @@ async def test_async_transport_over_a_mock(tmp_path: Path) -> None:
         if request.url.path.endswith("count_tokens"):
             return httpx2.Response(200, json={"input_tokens": 9})
         if len(calls) == 4:
-            return httpx2.Response(529, json=error_body("overloaded_error", "busy"), headers={"request-id": "req_x"})
+            return httpx2.Response(
+                529, json=error_body("overloaded_error", "busy"), headers={"request-id": "req_x"}
+            )
         return _message(request)
 
     client = anthropic.AsyncAnthropic(
-        api_key=API_KEY, max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(reply))
+        api_key=API_KEY,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(reply)),
     )
     async with AsyncAnthropicTransport(client, betas=["b1"]) as transport:
         assert await transport.send(PAYLOAD) == TEXT_MESSAGE
@@ -416,3 +430,19 @@ def test_leaving_a_stream_early_closes_the_response(sdk: Any) -> None:
     assert first["type"] == "message_start"
     assert events.request_id == "req_early"
     assert Body.closed
+
+
+async def test_a_client_of_the_wrong_kind_is_refused_up_front() -> None:
+    """An async client for the sync transport (or the reverse, or no client): TypeError."""
+    sync, asynchronous = (
+        anthropic.Anthropic(api_key=API_KEY),
+        anthropic.AsyncAnthropic(api_key=API_KEY),
+    )
+    with pytest.raises(TypeError, match="AsyncAnthropicTransport"):
+        AnthropicTransport(asynchronous)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="use AnthropicTransport"):
+        AsyncAnthropicTransport(sync)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"messages\.create"):
+        AnthropicTransport(object())  # type: ignore[arg-type]
+    sync.close()
+    await asynchronous.close()
