@@ -42,7 +42,10 @@ a null are the same turn: a store keeps the bytes it saved first.
 
 Compatibility: the null rule came with the open-world codec.  The id of
 every history without null-valued keys (outside tool inputs) is unchanged,
-so threads stored before verify as they did.  Changing anything else here
+so threads stored before verify as they did; a turn stored before the rule
+whose content held such a null keeps the id it was given
+(``legacy_turn_id``: the same hash without dropping nulls), and
+``Turn.verify`` accepts it.  Changing anything else here
 changes ids, so it is versioned by the prefix: a future form gets a new
 tag, never a silent change.
 """
@@ -54,7 +57,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["HASH_PREFIX", "OPAQUE_INPUT_TYPES", "canonical_json", "hashed_form", "turn_id"]
+__all__ = [
+    "HASH_PREFIX",
+    "OPAQUE_INPUT_TYPES",
+    "canonical_json",
+    "hashed_form",
+    "legacy_turn_id",
+    "turn_id",
+]
 
 HASH_PREFIX = "sha256:"
 
@@ -107,9 +117,18 @@ def hashed_form(record: Any) -> Any:
 
 def turn_id(parent_id: str | None, record: Any) -> str:
     """The id of a turn with this record under this parent."""
+    return _digest(parent_id, hashed_form(record))
+
+
+def legacy_turn_id(parent_id: str | None, record: Any) -> str:
+    """The id the form before the null rule gave (nulls hashed as they are)."""
+    return _digest(parent_id, record)
+
+
+def _digest(parent_id: str | None, form: Any) -> str:
     digest = hashlib.sha256()
     if parent_id is not None:
         digest.update(parent_id.encode("ascii"))
     digest.update(b"\n")
-    digest.update(canonical_json(hashed_form(record)))
+    digest.update(canonical_json(form))
     return HASH_PREFIX + digest.hexdigest()

@@ -282,6 +282,10 @@ def _read(cls: type[Any], data: Mapping[str, Any], path: str) -> Any:
     except (ClassValidationError, IterableValidationError) as exc:
         errors = cattrs.transform_error(exc, path=path)
         message, _, where = errors[0].rpartition(" @ ")
+        for name, key in modelled_fields(cls):
+            if name != key and where.startswith(f"{path}.{name}"):
+                # cattrs names the attribute; the JSON path names the key.
+                where = f"{path}.{key}{where[len(path) + len(name) + 1:]}"
         kind = getattr(cls, "TYPE", "") or cls.__name__
         raise CodecError(f"malformed {kind!r}: {message}", path=where, errors=errors) from None
     except (TypeError, ValueError) as exc:

@@ -19,9 +19,10 @@ from typing import Any, Literal, NoReturn, overload
 
 from convo.blocks import Block, TextBlock, ToolResultBlock
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
-from convo.errors import CodecError, NotSendableError
+from convo.errors import CodecError, NotSendableError, RuleError
 from convo.models import profile_for
 from convo.rules import (
+    EVERY_TOOL_USE_ANSWERED,
     NO_EMPTY_CONTENT,
     PREFILL_NO_TRAILING_WHITESPACE,
     ROLES_ALTERNATE,
@@ -30,6 +31,8 @@ from convo.rules import (
     check_send,
     content_errors,
     system_follower_errors,
+    tool_use_ids,
+    unanswered_errors,
 )
 from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
 
@@ -457,6 +460,10 @@ class Conversation:
             if turn.origin == "model":
                 errors.extend(content_errors(turn, i))
         errors.extend(catalogue_send_errors(turns, profile_for(model)))
+        # Consecutive user messages (kept from a payload) answer as one turn.
+        last = _non_system(self._head)
+        errors.extend(_run_answer_errors(last))
+        errors.extend(_trailing_run_errors(last))
         if errors:
             errors.sort(key=lambda e: (-1 if e.index is None else e.index))
             raise NotSendableError(errors)
@@ -628,20 +635,67 @@ def _check_policy(policy: object) -> None:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
 
 
-def _run_view(link: _Link) -> tuple[Turn, _Link | None]:
+def _run_view(link: _Link) -> tuple[Turn, _Link | None, int]:
     """The turn the API sees ending at ``link`` (consecutive same-role turns
-    combined, system turns skipped), and the link before that run."""
+    combined, system turns skipped), the link before that run, and the index
+    of the run's first turn."""
     role = link.turn.role
     run: list[Turn] = []
     current: _Link | None = link
+    first = link
     while current is not None and current.turn.role in (role, "system"):
         if current.turn.role == role:
             run.append(current.turn)
+            first = current
         current = current.parent
     if len(run) == 1:
-        return run[0], current
+        return run[0], current, first.length - 1
     run.reverse()
-    return _merge_all(run), current
+    return _merge_all(run), current, first.length - 1
+
+
+def _run_answer_errors(link: _Link | None) -> list[RuleError]:
+    """The calls of an assistant run that the user run ending at ``link``
+    leaves unanswered (the API judges the runs combined)."""
+    if link is None or link.turn.role != "user":
+        return []
+    answers, before, first = _run_view(link)
+    if before is None or before.turn.role != "assistant":
+        return []
+    asked_view = _run_view(before)[0]
+    return unanswered_errors(asked_view, answers, first - 1)
+
+
+def _trailing_run_errors(link: _Link | None) -> list[RuleError]:
+    """For a history that ends with a run of assistant messages, the calls
+    in its earlier messages (the last message's are reported by the send
+    rules): the API sees one final assistant turn holding them all."""
+    if link is None or link.turn.role != "assistant":
+        return []
+    errors: list[RuleError] = []
+    current = link.parent
+    while current is not None and current.turn.role in ("assistant", "system"):
+        calls = tool_use_ids(current.turn) if current.turn.role == "assistant" else ()
+        if calls:
+            errors.append(
+                EVERY_TOOL_USE_ANSWERED.error(
+                    "tool_use ids were found without tool_result blocks immediately after: "
+                    f"{', '.join(calls)} (answer them with tool_results)",
+                    current.length - 1,
+                )
+            )
+        current = current.parent
+    return errors
+
+
+def _only_results(turn: Turn) -> bool:
+    return not turn.shorthand and all(isinstance(b, ToolResultBlock) for b in turn.blocks)
+
+
+def _non_system(link: _Link | None) -> _Link | None:
+    while link is not None and link.turn.role == "system":
+        link = link.parent
+    return link
 
 
 def _check_after(head: _Link | None, turn: Turn, index: int, policy: Policy) -> None:
@@ -655,18 +709,26 @@ def _check_after(head: _Link | None, turn: Turn, index: int, policy: Policy) -> 
     if head.turn.role == "system":
         for error in system_follower_errors(head.turn, turn, index):
             raise error
-    link: _Link | None = head
-    while link is not None and link.turn.role == "system":
-        link = link.parent
+    link = _non_system(head)
     if link is None:
         check_append(None, turn, index, skip=skip)
         return
-    prev, before = _run_view(link)
-    if prev.role != turn.role or policy != "keep":
+    prev, before, _ = _run_view(link)
+    if policy != "keep":
         check_append(prev, turn, index, skip=skip)
         return
     # "keep": the API combines consecutive same-role turns, so the rules
-    # judge the combined turn against the turn before the run.
+    # judge the combined turn against the run before it, and a user run may
+    # answer its tool calls over several messages.
+    if turn.role == "user" and _only_results(turn) and (prev.role != "user" or _only_results(prev)):
+        # Results alone: a later user message may still answer the rest (once
+        # anything else comes, results after it would not be first: D3).
+        skip = skip | {EVERY_TOOL_USE_ANSWERED.name}
+    if prev.role != turn.role:
+        for error in _run_answer_errors(link):
+            raise error
+        check_append(prev, turn, index, skip=skip)
+        return
     if turn.origin != "model":
         for error in content_errors(turn, index):
             raise error
@@ -708,7 +770,12 @@ def _join(prev: Turn, blocks: tuple[Block, ...]) -> Content:
         and _plain_text(head[-1])
         and _plain_text(blocks[0])
     ):
-        text = TextBlock(head[-1].text + blocks[0].text)  # type: ignore[union-attr]
+        last, first = head[-1], blocks[0]
+        assert isinstance(last, TextBlock) and isinstance(first, TextBlock)
+        # Explicit nulls (model_dump's) are kept: they change no id.
+        text = TextBlock(
+            last.text + first.text, extra=last.extra | first.extra, key_order=first.key_order
+        )
         joined: tuple[Block, ...] = (*head[:-1], text, *blocks[1:])
     else:
         joined = (*head, *blocks)
@@ -718,7 +785,12 @@ def _join(prev: Turn, blocks: tuple[Block, ...]) -> Content:
 
 
 def _plain_text(block: Block) -> bool:
-    return type(block) is TextBlock and block.cache_control is None and block.citations is None
+    return (
+        type(block) is TextBlock
+        and block.cache_control is None
+        and block.citations is None
+        and all(value is None for value in block.extra.values())
+    )
 
 
 def _check_system(system: Any) -> str | tuple[TextBlock, ...] | None:

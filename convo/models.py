@@ -54,7 +54,7 @@ class ModelProfile:
     @classmethod
     def permissive(cls, model: str) -> ModelProfile:
         """The profile for a model convo does not know: enforce nothing."""
-        return cls(family=model, source="unknown model: permissive")
+        return cls(family=model, source="unknown model: permissive", system_messages=True)
 
 
 _DOCS = "platform.claude.com models overview and migration guide (API_RULES B7, A6)"

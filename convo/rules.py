@@ -317,6 +317,12 @@ def system_follower_errors(system: Turn, turn: Turn, index: int) -> list[RuleErr
     ]
 
 
+def unanswered_errors(asked: Turn, answers: Turn, asked_index: int) -> list[RuleError]:
+    """``every-tool-use-answered`` for the tool calls of ``asked`` that the
+    tool results of ``answers`` (the next turn) leave without a result."""
+    return list(_unanswered(asked, tool_result_ids(answers), asked_index))
+
+
 def catalogue_send_errors(turns: Sequence[Turn], profile: ModelProfile) -> list[RuleError]:
     """Send-time violations of the catalogue rules (system turns per model)."""
     if profile.system_messages:

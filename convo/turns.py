@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 import orjson
 
-from convo._canonical import turn_id
+from convo._canonical import legacy_turn_id, turn_id
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_from_json, block_to_json, content_from_json, dumps
@@ -253,8 +253,16 @@ class Turn:
         return FrozenDict({"content": self.content, "role": self.role})
 
     def computed_id(self) -> str:
-        """Recompute the id from the content (what ``verify`` compares)."""
-        return turn_id(self.parent_id, self.record())
+        """Recompute the id from the content (what ``verify`` compares).
+
+        A turn stored before the canonical form dropped nulls keeps the id
+        it was given, when that is what its content hashed to then.
+        """
+        record = self.record()
+        actual = turn_id(self.parent_id, record)
+        if actual != self.id and self.id == legacy_turn_id(self.parent_id, record):
+            return self.id
+        return actual
 
     def verify(self) -> None:
         """Raise ``HashMismatchError`` unless the content hashes to ``id``."""

@@ -24,10 +24,11 @@ from convo import (
     WebSearchToolResultBlock,
 )
 from convo._canonical import hashed_form, turn_id
+from convo.blocks import modelled_fields
 from convo.chat import Chat
 from convo.codec import block_from_json, block_to_json
 from convo.store import Store
-from convo.testing import responses
+from convo.testing import blocks, responses
 from convo.transport import ScriptedTransport
 
 
@@ -92,7 +93,7 @@ def test_check_sendable_catches_the_unanswered_call(call):
         ({"type": "image", "source": {"type": "file"}}, "$.source.file_id"),
         ({"type": "search_result", "source": "s", "title": "t", "content": [{"type": "image"}]},
          "$.content[0].source"),
-        ({"type": "fallback", "to": {}}, "$.from_"),
+        ({"type": "fallback", "to": {}}, "$.from"),
     ],
 )
 def test_malformed_catalogue_blocks_raise_with_a_path(data, path):
@@ -100,6 +101,16 @@ def test_malformed_catalogue_blocks_raise_with_a_path(data, path):
     with pytest.raises(CodecError) as info:
         block_from_json(data)
     assert info.value.path == path
+
+
+def test_codec_errors_inside_a_payload_name_the_message_and_block():
+    """The path of a malformed catalogue block starts at the payload."""
+    payload = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [
+        {"type": "text", "text": "ok", "citations": None},
+        {"type": "tool_use", "id": "t", "name": 7, "input": {}, "caller": {"type": "direct"}}]}]}
+    with pytest.raises(CodecError) as info:
+        Conversation.from_payload(payload)
+    assert info.value.path == "$.messages[1].content[1].name"
 
 
 def test_unknown_type_and_unknown_source_are_kept_verbatim():
@@ -134,6 +145,19 @@ def test_ids_equal_across_raw_and_dump_forms(raw):
     forms = [raw, message.to_dict(), message.model_dump(),
              message.model_dump(exclude_none=True), message.model_dump(mode="json"), message]
     assert len({base.append_response(f).head_id for f in forms}) == 1
+
+
+@pytest.mark.parametrize("prefill", ["The answer is", None])
+def test_prefill_join_gives_one_id_in_every_form(prefill):
+    """Joining a prefill (or a paused turn) with its continuation does not
+    depend on the form the continuation came in."""
+    raw = _message([{"type": "text", "text": " 42."}])
+    message = sdk.Message.model_validate(raw)
+    base = Conversation().user("q")
+    base = base.prefill(prefill) if prefill else base.append_response(
+        _message([SEARCH], "pause_turn"))
+    ids = {base.append_response(f).head_id for f in (raw, message.model_dump(), message)}
+    assert len(ids) == 1
 
 
 def test_nulls_inside_tool_input_count():
@@ -226,6 +250,8 @@ def test_system_message_verb_and_sendability():
     assert c.head is not None and (c.head.role, c.head.origin) == ("system", "synthetic")
     assert c.to_payload("m", 1)["messages"][-1] == {"role": "system", "content": "Answer in French."}
     c.check_sendable("claude-opus-4-8")
+    c.check_sendable()  # an unknown model stays permissive
+    c.check_sendable("claude-next-9")
     with pytest.raises(NotSendableError) as info:
         c.check_sendable("claude-opus-4-6")
     assert ("system-message-supported-by-model", 1) in {
@@ -332,3 +358,100 @@ def test_keep_loads_every_role_sequence_starting_with_user(roles):
         {"role": r, "content": f"m{i}"} for i, r in enumerate(roles)]
     payload = {"model": "m", "max_tokens": 1, "messages": messages}
     assert Conversation.from_payload(payload).to_payload("m", 1) == payload
+
+
+# -- the open-world law, as a property --------------------------------------------
+
+ALL_KINDS = ("text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
+             "search_result", "tool_reference", "container_upload", "server_tool_use",
+             "server_tool_result", "mcp_tool_use", "mcp_tool_result", "compaction", "fallback")
+_extra_values = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4) | st.just({"type": "direct"})
+
+
+@given(
+    st.sampled_from(ALL_KINDS).flatmap(lambda k: blocks((k,))),
+    st.dictionaries(st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), _extra_values, max_size=3),
+    st.randoms(use_true_random=False),
+)
+def test_known_blocks_stay_typed_whatever_they_carry(block, extra, rnd):
+    """Add unmodelled fields and explicit nulls, shuffle the keys: the block
+    keeps its class and typed fields, and goes back byte for byte."""
+    data = dict(block_to_json(block))
+    for name, key in modelled_fields(type(block)):
+        if key not in data and rnd.random() < 0.5 and getattr(block, name) is None:
+            data[key] = None  # an explicit null in an optional field
+    data.update(extra)
+    items = list(data.items())
+    rnd.shuffle(items)
+    data = dict(items)
+    again = block_from_json(json.loads(json.dumps(data)))
+    assert type(again) is type(block)
+    for name, _ in modelled_fields(type(block)):
+        assert getattr(again, name) == getattr(block, name), name
+    assert json.dumps(block_to_json(again)) == json.dumps(data)
+
+
+def _two_calls() -> Conversation:
+    return Conversation(policy="keep").user("go").assistant(
+        [ToolUseBlock("toolu_a", "n"), ToolUseBlock("toolu_b", "n")])
+
+
+def test_keep_answers_parallel_calls_over_two_user_messages():
+    """The API combines two user messages: results split over them answer the calls."""
+    c = _two_calls().tool_results({"toolu_a": "1"}).tool_results({"toolu_b": "2"})
+    c.check_sendable("claude-opus-4-6")
+    assert len(c) == 4
+    payload = c.to_payload("m", 1)
+    assert Conversation.from_payload(payload).to_payload("m", 1) == payload
+
+
+def test_keep_still_reports_a_call_left_unanswered():
+    """A user run that misses a call is reported, at send time and when the
+    model's next turn arrives, with the assistant turn's index."""
+    c = _two_calls().tool_results({"toolu_a": "1"})
+    with pytest.raises(NotSendableError) as info:
+        c.check_sendable("claude-opus-4-6")
+    assert ("every-tool-use-answered", 1) in {(v.rule, v.index) for v in info.value.violations}
+    with pytest.raises(RuleError) as err:
+        c.assistant("done")
+    assert (err.value.rule, err.value.index) == ("every-tool-use-answered", 1)
+    with pytest.raises(RuleError) as err:
+        c.user("and text after the results")
+    assert err.value.rule == "every-tool-use-answered"
+    # Once the run is complete, text after the results is fine.
+    c.tool_results({"toolu_b": "2"}).user("thanks").check_sendable("claude-opus-4-6")
+
+
+def test_keep_reports_a_call_in_an_earlier_message_of_a_trailing_assistant_run():
+    """[assistant: tool_use][assistant: text] at the end: the API sees one
+    assistant turn with an unanswered call."""
+    c = Conversation(policy="keep").user("go").assistant([ToolUseBlock("toolu_1", "n")])
+    c = c.assistant("and some text")
+    with pytest.raises(NotSendableError) as info:
+        c.check_sendable("claude-opus-4-5")
+    assert ("every-tool-use-answered", 1) in {(v.rule, v.index) for v in info.value.violations}
+
+
+def test_keep_answers_a_call_from_an_earlier_assistant_message():
+    """[assistant: tool_use][assistant: text][user: tool_result] is one call answered."""
+    c = Conversation(policy="keep").user("go").assistant([ToolUseBlock("toolu_1", "n")])
+    c = c.assistant("let me run it").tool_results({"toolu_1": "done"})
+    c.check_sendable("claude-opus-4-6")
+
+
+def test_turns_stored_before_the_null_rule_still_verify():
+    """A stored turn whose id hashed its nulls (the old form) verifies; a
+    changed content still does not."""
+    from convo import HashMismatchError, Turn
+    from convo._canonical import legacy_turn_id
+
+    content = [{"type": "text", "text": "hi", "cache_control": None}]
+    old_id = legacy_turn_id(None, {"content": content, "role": "user"})
+    stored = Turn.from_stored(id=old_id, parent_id=None, role="user", origin="human",
+                              content_text=json.dumps(content), meta_text="{}")
+    stored.verify()
+    assert stored.computed_id() == old_id != Turn.create("user", [TextBlock("hi")], origin="human").id
+    altered = Turn.from_stored(id=old_id, parent_id=None, role="user", origin="human",
+                               content_text=json.dumps([{"type": "text", "text": "ho"}]), meta_text="{}")
+    with pytest.raises(HashMismatchError):
+        altered.verify()

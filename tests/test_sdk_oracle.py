@@ -205,3 +205,21 @@ def test_sdk_param_dicts_with_sdk_objects_load(kind):
     loaded = Conversation.from_payload(payload)
     expected = Conversation().user("hi").append_response(raw)
     assert loaded.head_id == expected.head_id
+
+
+def test_no_sdk_model_field_has_a_non_null_default():
+    """The canonical form drops nulls and nothing else: that makes model_dump()
+    and the raw JSON one id only while no SDK field defaults to a non-null
+    value (which model_dump would add and the raw JSON lack)."""
+    import inspect
+
+    from anthropic._models import BaseModel
+
+    checked = 0
+    for module in (sdk, sdk_beta):
+        for value in vars(module).values():
+            if inspect.isclass(value) and issubclass(value, BaseModel) and value is not BaseModel:
+                for name, info in value.model_fields.items():
+                    checked += 1
+                    assert info.is_required() or info.default is None, (value.__name__, name)
+    assert checked > 1000
