@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from convo.chat import AsyncChat, Chat
+from convo.chat import AsyncChat, Branched, Chat
 from convo.errors import ConflictError
 from convo.store import AsyncStore, Store
 from convo.transport import AsyncHTTPTransport, HTTPTransport
@@ -169,3 +169,33 @@ def test_unknown_policy_is_refused(api: FakeAPI) -> None:
         pytest.raises(ValueError, match="conflict must be"),
     ):
         Chat(store, t, "t1", model=MODEL, conflict="merge")  # type: ignore[arg-type]
+
+
+def test_a_stale_stream_reports_its_branch(api: FakeAPI) -> None:
+    """fork policy while streaming: a Branched event, then Finished with the branch's reply."""
+    with Store(":memory:") as store, HTTPTransport(api_key=API_KEY, base_url=api.url) as t:
+        a = Chat(store, t, "t1", model=MODEL, conflict="fork")
+        a.send("one")
+        b = Chat(store, t, "t1", model=MODEL, conflict="fork")
+        a.send("two")
+        events = list(b.stream("three"))
+        kinds = [type(e).__name__ for e in events]
+        assert "TurnEnd" not in kinds  # not saved on t1
+        branched = next(e for e in events if isinstance(e, Branched))
+        assert kinds[-2:] == ["Branched", "Finished"]
+        assert store.load(branched.thread).head == branched.turn == events[-1].turn  # type: ignore[union-attr]
+        assert b.branches[0].thread == branched.thread
+
+
+def test_rebase_gives_up_after_max_rebases(api: FakeAPI) -> None:
+    """max_rebases=0: rebase keeps the reply on a branch like fork, and does not resend."""
+    with Store(":memory:") as store, HTTPTransport(api_key=API_KEY, base_url=api.url) as t:
+        a = Chat(store, t, "t1", model=MODEL)
+        a.send("one")
+        b = Chat(store, t, "t1", model=MODEL, conflict="rebase", max_rebases=0)
+        a.send("two")
+        sent = len(api.requests)
+        turn = b.send("three")
+        assert len(api.requests) == sent + 1
+        assert b.branches[0].turn == turn
+        assert turn not in store.load("t1").turns

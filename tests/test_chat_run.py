@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convo import TextBlock
 from convo.chat import (
@@ -30,7 +32,7 @@ from convo.chat import (
 )
 from convo.errors import OverloadedError, StreamError
 from convo.store import AsyncStore, Store
-from convo.transport import AsyncHTTPTransport, HTTPTransport
+from convo.transport import AsyncHTTPTransport, HTTPTransport, ScriptedTransport
 from tests.fake_api import API_KEY, FakeAPI
 
 MODEL = "claude-opus-4-6"
@@ -501,3 +503,26 @@ def test_text_block_results_pass_through(api: FakeAPI) -> None:
 def test_branched_event_type_exists() -> None:
     """Branched is part of the event union (used by the conflict policy)."""
     assert Branched.TYPE == "branched"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    text=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=80),
+    chunk=st.integers(1, 12),
+)
+def test_streamed_and_sent_replies_are_the_same_turn(text: str, chunk: int) -> None:
+    """Law: the text deltas join to the reply, and a streamed reply saves the very
+    turn (same id) a non-streamed send of the same response saves."""
+    reply = {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": MODEL,
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+        "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
+    with Store(":memory:") as store:
+        streamed = Chat(store, ScriptedTransport([reply], chunk_size=chunk), "s", model=MODEL)
+        events = list(streamed.stream("q"))
+        sent = Chat(store, ScriptedTransport([reply]), "n", model=MODEL).send("q")
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == text
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert finished.turn.id == sent.id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 import attrs
 
@@ -15,6 +15,9 @@ from convo.errors import ChatStateError
 from convo.models import profile_for
 from convo.rules import is_paused
 from convo.turns import Content, Origin, Turn
+
+if TYPE_CHECKING:
+    from convo.chat._machine import Branch
 
 DEFAULT_MAX_TOKENS = 1024
 """``max_tokens`` of a ``Chat`` unless told otherwise."""
@@ -98,7 +101,7 @@ class _Core:
         self._exists = False
         self._last_payload = None
         self._meta: dict[str, Any] = {}
-        self._branches: list[Any] = []
+        self._branches: list[Branch] = []
 
     # -- reading -------------------------------------------------------
 
@@ -122,7 +125,7 @@ class _Core:
         return ThreadSettings(self.model, self.max_tokens, self.params, self.betas, self.api_version)
 
     @property
-    def branches(self) -> tuple[Any, ...]:
+    def branches(self) -> tuple[Branch, ...]:
         """Replies the conflict policy kept on other threads (``Branch``:
         ``thread``, ``turn``, ``reason``), oldest first."""
         return tuple(self._branches)

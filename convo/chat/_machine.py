@@ -30,7 +30,7 @@ from convo.blocks import ToolUseBlock
 from convo.chat._events import Branched, ChatEvent, Finished, ToolRan, TurnEnd, events_of
 from convo.chat._tools import tool_output
 from convo.conversation import Conversation
-from convo.errors import ConflictError, ThreadExistsError, ToolLoopError
+from convo.errors import ChatStateError, ConflictError, ThreadExistsError, ToolLoopError
 from convo.turns import Turn
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ def run(
             if len(chat._branches) > before:
                 return turn  # the step went to a branch: the thread is someone else's now
         if turn is None:
-            raise ToolLoopError("chat.run: nothing to do on an empty thread", steps=0, thread_id=chat.thread)
+            raise ChatStateError("chat.run(None): the thread is empty; give it a message")
         stop = chat.stop_reason
         if stop == "pause_turn":
             step = chat._resume_step()
