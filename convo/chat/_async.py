@@ -23,7 +23,6 @@ from convo.chat._core import (
     DEFAULT_CONTINUE_PROMPT,
     DEFAULT_MAX_REBASES,
     DEFAULT_MAX_STEPS,
-    MAX_RESUMES,
     ConflictPolicy,
     ContinueMode,
     TextCallback,
@@ -34,7 +33,6 @@ from convo.chat._core import (
 )
 from convo.chat._params import RequestParams, RunParams, check_request_params
 from convo.chat._replay import (
-    _pump,
     _replay_plan,
     _replay_start,
 )
@@ -81,7 +79,7 @@ class _AsyncIO:
         if isinstance(op, Fork):
             return await chat.store.fork(op.thread, at=op.at, new_id=op.new_id, meta=op.meta)
         if isinstance(op, CallTool):
-            result = op.fn(**thaw(op.call.input))
+            result = op.fn(op.call) if op.whole_call else op.fn(**thaw(op.call.input))
             return await result if inspect.isawaitable(result) else result
         raise AssertionError(f"unreachable: {op!r}")
 
@@ -479,23 +477,5 @@ class AsyncChat(_Core):
             keep_prefill=keep_prefill,
             run_tools=tool_handler is not None,
         )
-        for action, value in _pump(plan, chat):
-            if action == "send":
-                await chat._replay_send(value)
-            elif action == "answer":
-                assert tool_handler is not None
-                results = {}
-                for call in value:
-                    result = tool_handler(call)
-                    results[call.id] = await result if inspect.isawaitable(result) else result
-                await chat._replay_send(chat.conversation.tool_results(results))
-            elif len(value) > len(chat.conversation):
-                await chat.commit(value)
+        await _complete(chat, _machine.replay(chat, plan, tool_handler))
         return chat
-
-    async def _replay_send(self, step: Conversation) -> None:
-        await self._exchange(step, False, None, {})
-        for _ in range(MAX_RESUMES):
-            if self.stop_reason != "pause_turn":
-                break
-            await self.resume()

@@ -92,10 +92,12 @@ class Fork:
 
 @frozen
 class CallTool:
-    """Call ``fn(**call.input)`` (awaiting a coroutine function, async)."""
+    """Call ``fn(**call.input)``, or ``fn(call)`` with ``whole_call``
+    (awaiting a coroutine function, async)."""
 
     fn: Callable[..., Any]
     call: ToolUseBlock
+    whole_call: bool = False
 
 
 @frozen
@@ -338,3 +340,33 @@ def configure(chat: _Core, changes: Mapping[str, Any]) -> Machine[None]:
     info = yield Save(chat.thread, chat.conversation, {"meta": meta})
     chat._meta = dict(getattr(info, "meta", meta))
     chat._adopt(settings)
+
+
+def replay(
+    chat: _Core,
+    plan: Generator[Any, Conversation, None],
+    tool_handler: Callable[[ToolUseBlock], Any] | None,
+) -> Machine[None]:
+    """Perform a replay plan (``_replay._replay_plan``) on ``chat``, the
+    chat of the new thread: each step saved as it completes."""
+    from convo.chat._core import MAX_RESUMES
+    from convo.chat._replay import _pump
+
+    for action, value in _pump(plan, chat):
+        if action == "commit":
+            if len(value) > len(chat.conversation):
+                chat._committable(value)
+                yield from save(chat, value)
+            continue
+        step = value
+        if action == "answer":
+            assert tool_handler is not None
+            results = {}
+            for call in value:
+                results[call.id] = yield CallTool(tool_handler, call, whole_call=True)
+            step = chat.conversation.tool_results(results)
+        yield from exchange(chat, step, {}, None, "send", stream=False)
+        for _ in range(MAX_RESUMES):
+            if chat.stop_reason != "pause_turn":
+                break
+            yield from exchange(chat, chat._resume_step(), {}, None, "resume", stream=False)

@@ -21,7 +21,6 @@ from convo.chat._core import (
     DEFAULT_CONTINUE_PROMPT,
     DEFAULT_MAX_REBASES,
     DEFAULT_MAX_STEPS,
-    MAX_RESUMES,
     ConflictPolicy,
     ContinueMode,
     TextCallback,
@@ -32,7 +31,6 @@ from convo.chat._core import (
 )
 from convo.chat._params import RequestParams, RunParams, check_request_params
 from convo.chat._replay import (
-    _pump,
     _replay_plan,
     _replay_start,
 )
@@ -82,7 +80,7 @@ class _IO:
         if isinstance(op, Fork):
             return chat.store.fork(op.thread, at=op.at, new_id=op.new_id, meta=op.meta)
         if isinstance(op, CallTool):
-            result = op.fn(**thaw(op.call.input))
+            result = op.fn(op.call) if op.whole_call else op.fn(**thaw(op.call.input))
             if inspect.isawaitable(result):
                 close = getattr(result, "close", None)
                 if close is not None:
@@ -601,25 +599,8 @@ class Chat(_Core):
             keep_prefill=keep_prefill,
             run_tools=tool_handler is not None,
         )
-        for action, value in _pump(plan, chat):
-            if action == "send":
-                chat._replay_send(value)
-            elif action == "answer":
-                assert tool_handler is not None
-                chat._replay_answer({call.id: tool_handler(call) for call in value})
-            elif len(value) > len(chat.conversation):
-                chat.commit(value)
+        _complete(_drive(chat, _machine.replay(chat, plan, tool_handler)))
         return chat
-
-    def _replay_send(self, step: Conversation) -> None:
-        self._exchange(step, False, None, {})
-        for _ in range(MAX_RESUMES):
-            if self.stop_reason != "pause_turn":
-                break
-            self.resume()
-
-    def _replay_answer(self, results: Mapping[str, Any]) -> None:
-        self._replay_send(self.conversation.tool_results(results))
 
 
 def _settings_of(meta: Mapping[str, Any], thread: str) -> ThreadSettings:
