@@ -141,14 +141,23 @@ def test_fork_policy_in_sequence(api: FakeAPI) -> None:
 
 
 async def test_async_policies_under_concurrency(slow_api: FakeAPI, chat_db: str) -> None:
-    """asyncio.gather of N sends under fork and rebase: nothing unreachable."""
+    """asyncio.gather of N sends under raise, fork and rebase: nothing unreachable."""
     async with AsyncStore(chat_db) as store:
-        for n, policy in enumerate(("fork", "rebase")):
+        for n, policy in enumerate(("raise", "fork", "rebase")):
             thread = f"a{n}"
             async with AsyncHTTPTransport(api_key=API_KEY, base_url=slow_api.url) as t:
                 await (await AsyncChat.open(store, t, thread, model=MODEL)).send("hello")
                 chats = [await AsyncChat.open(store, t, thread, model=MODEL, conflict=policy) for _ in range(N)]
-                turns = await asyncio.gather(*(c.send(f"message {i}") for i, c in enumerate(chats)))
+                turns = await asyncio.gather(
+                    *(c.send(f"message {i}") for i, c in enumerate(chats)), return_exceptions=True
+                )
+                if policy == "raise":
+                    lost = [c for c, r in zip(chats, turns, strict=True) if isinstance(r, ConflictError)]
+                    assert len(lost) == N - 1
+                    for i, chat in enumerate(lost):
+                        await chat.save_pending(f"{thread}-lost-{i}")
+                    continue
+            assert not any(isinstance(r, BaseException) for r in turns)
             branches = [b for c in chats for b in c.branches]
             main = await store.load(thread)
             if policy == "fork":
