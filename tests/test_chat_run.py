@@ -526,3 +526,36 @@ def test_streamed_and_sent_replies_are_the_same_turn(text: str, chunk: int) -> N
     finished = events[-1]
     assert isinstance(finished, Finished)
     assert finished.turn.id == sent.id
+
+
+def test_run_and_stream_over_the_sdk_transport(api: FakeAPI, chat_db: str) -> None:
+    """The runner and the event stream over AnthropicTransport (the official SDK) too."""
+    anthropic = pytest.importorskip("anthropic")
+    from convo.transport import AnthropicTransport
+
+    with anthropic.Anthropic(api_key=API_KEY, base_url=api.url, max_retries=0) as client, Store(chat_db) as store:
+        chat = Chat(store, AnthropicTransport(client), "t1", model=MODEL)
+        assert chat.run("weather in Rome", tools=TOOLS).text.startswith('Result: {"city": "Rome"')
+        events = list(chat.stream("weather in Oslo", tools=TOOLS))
+        assert [type(e) for e in events if isinstance(e, TurnEnd | ToolRan | Finished)] == [
+            TurnEnd, ToolRan, TurnEnd, Finished
+        ]
+        assert store.load("t1") == chat.conversation
+        assert len(chat.conversation) == 8
+
+
+async def test_async_run_and_stream_over_the_sdk_transport(api: FakeAPI, chat_db: str) -> None:
+    """The same with AsyncAnthropicTransport."""
+    anthropic = pytest.importorskip("anthropic")
+    from convo.transport import AsyncAnthropicTransport
+
+    async with (
+        anthropic.AsyncAnthropic(api_key=API_KEY, base_url=api.url, max_retries=0) as client,
+        AsyncStore(chat_db) as store,
+    ):
+        chat = await AsyncChat.open(store, AsyncAnthropicTransport(client), "t1", model=MODEL)
+        turn = await chat.run("weather in Lima", tools={"get_weather": aget_weather})
+        assert turn.text == "Result: Lima: 18 C"
+        text = [piece async for piece in chat.stream("hello").text()]
+        assert "".join(text) == "You said: hello"
+        assert await store.load("t1") == chat.conversation
