@@ -267,6 +267,8 @@ def run(
     answer its tool calls, or resume it).  Each request and its reply is
     one step, saved before the next begins.
     """
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
     steps = 0
     step = first
     turn = chat.conversation.head
