@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -29,7 +29,7 @@ def message(content: list[dict[str, Any]], stop: str = "end_turn") -> dict[str, 
 
 class Info:
     head_id = "sha256:forked"
-    meta: dict[str, Any] = {}
+    meta: ClassVar[dict[str, Any]] = {}
 
 
 def test_exchange_yields_request_then_save() -> None:
