@@ -387,25 +387,6 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _tap(event: Mapping[str, Any], on_text: TextCallback | None) -> object:
-    if on_text is None or event.get("type") != "content_block_delta":
-        return None
-    delta = event.get("delta")
-    if isinstance(delta, Mapping) and delta.get("type") == "text_delta":
-        text = delta.get("text")
-        if isinstance(text, str):
-            return on_text(text)
-    return None
-
-
-def _with_request_id(response: Mapping[str, Any], events: object = None) -> Mapping[str, Any]:
-    """The response, with the ``request-id`` header kept in the turn's meta."""
-    request_id = getattr(response, "request_id", None) or getattr(events, "request_id", None)
-    if isinstance(request_id, str) and "request_id" not in response:
-        return {**response, "request_id": request_id}
-    return response
-
-
 def _unique(base: str, taken: set[str]) -> str:
     if base not in taken:
         return base
