@@ -120,3 +120,51 @@ def test_run_refuses_max_steps_below_one() -> None:
                            max_steps=0, stream=False, reapply=None)
     with pytest.raises(ValueError, match="max_steps"):
         next(machine)
+
+
+def test_a_transport_whose_stream_is_a_context_manager() -> None:
+    """stream() may return a context manager giving the events; it is exited after."""
+    from collections.abc import AsyncIterator, Iterator
+    from contextlib import asynccontextmanager, contextmanager
+
+    from convo.chat import AsyncChat, Chat
+    from convo.store import Store
+    from convo.transport import message_events
+
+    exited: list[str] = []
+    reply = message([{"type": "text", "text": "from a context manager"}])
+
+    class Transport:
+        @contextmanager
+        def stream(self, payload: Any) -> Iterator[Any]:
+            yield iter(message_events(reply))
+            exited.append("sync")
+
+        def close(self) -> None:
+            pass
+
+    class AsyncTransport:
+        @asynccontextmanager
+        async def stream(self, payload: Any) -> AsyncIterator[Any]:
+            async def events() -> AsyncIterator[Any]:
+                for event in message_events(reply):
+                    yield event
+
+            yield events()
+            exited.append("async")
+
+    with Store(":memory:") as store:
+        chat = Chat(store, Transport(), "t1", model=MODEL)  # type: ignore[arg-type]
+        assert chat.stream("hi").until_done().text == "from a context manager"
+
+    async def go() -> str:
+        from convo.store import AsyncStore
+
+        async with AsyncStore("sqlite://") as astore:
+            achat = await AsyncChat.open(astore, AsyncTransport(), "t1", model=MODEL)  # type: ignore[arg-type]
+            return (await achat.stream("hi").until_done()).text
+
+    import asyncio
+
+    assert asyncio.run(go()) == "from a context manager"
+    assert exited == ["sync", "async"]

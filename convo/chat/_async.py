@@ -44,12 +44,13 @@ from convo.turns import Content, Origin, Turn
 class _AsyncIO:
     """Performs one chat's operations with ``await``; holds its open stream."""
 
-    __slots__ = ("chat", "events", "iterator")
+    __slots__ = ("chat", "events", "exit", "iterator")
 
     def __init__(self, chat: AsyncChat) -> None:
         self.chat = chat
         self.events: Any = None
         self.iterator: AsyncIterator[Any] | None = None
+        self.exit: Any = None
 
     async def perform(self, op: Any) -> Any:
         chat = self.chat
@@ -65,8 +66,18 @@ class _AsyncIO:
             if not op.stream:
                 return await chat.transport.send(op.payload)
             await self.aclose()
-            self.events = chat.transport.stream(op.payload)
-            self.iterator = aiter(self.events)
+            source: Any = chat.transport.stream(op.payload)
+            if not hasattr(source, "__aiter__") and hasattr(source, "__aenter__"):
+                # A custom transport's stream may be a context manager giving the events.
+                self.exit = source.__aexit__
+                source = await source.__aenter__()
+            if not hasattr(source, "__aiter__"):
+                raise TypeError(
+                    f"transport.stream() returned {type(source).__name__}: expected an "
+                    "async iterator of events or an async context manager giving one"
+                )
+            self.events = source
+            self.iterator = aiter(source)
             return None
         if isinstance(op, Save):
             return await chat.store.save(op.thread, op.conversation, **op.options)
@@ -85,6 +96,10 @@ class _AsyncIO:
 
     async def aclose(self) -> None:
         events, self.events, self.iterator = self.events, None, None
+        exit_, self.exit = self.exit, None
+        if exit_ is not None:
+            await exit_(None, None, None)
+            return
         close = getattr(events, "aclose", None)
         if close is not None:
             await close()

@@ -46,12 +46,13 @@ T = TypeVar("T")
 class _IO:
     """Performs one chat's operations synchronously; holds its open stream."""
 
-    __slots__ = ("chat", "events", "iterator")
+    __slots__ = ("chat", "events", "exit", "iterator")
 
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
         self.events: Any = None
         self.iterator: Iterator[Any] | None = None
+        self.exit: Any = None
 
     def perform(self, op: Any) -> Any:
         chat = self.chat
@@ -67,8 +68,18 @@ class _IO:
             if not op.stream:
                 return chat.transport.send(op.payload)
             self.close()
-            self.events = chat.transport.stream(op.payload)
-            self.iterator = iter(self.events)
+            source: Any = chat.transport.stream(op.payload)
+            if not hasattr(source, "__iter__") and hasattr(source, "__enter__"):
+                # A custom transport's stream may be a context manager giving the events.
+                self.exit = source.__exit__
+                source = source.__enter__()
+            if not hasattr(source, "__iter__"):
+                raise TypeError(
+                    f"transport.stream() returned {type(source).__name__}: expected an "
+                    "iterator of events or a context manager giving one"
+                )
+            self.events = source
+            self.iterator = iter(source)
             return None
         if isinstance(op, Save):
             return chat.store.save(op.thread, op.conversation, **op.options)
@@ -91,6 +102,10 @@ class _IO:
 
     def close(self) -> None:
         events, self.events, self.iterator = self.events, None, None
+        exit_, self.exit = self.exit, None
+        if exit_ is not None:
+            exit_(None, None, None)
+            return
         close = getattr(events, "close", None)
         if close is not None:
             close()
