@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from convo import TextBlock
 from convo.chat import (
     AsyncChat,
-    Branched,
     Chat,
     ChatStateError,
     Finished,
@@ -391,13 +390,12 @@ async def test_async_stream(api: FakeAPI, chat_db: str) -> None:
         assert "".join(pieces) == turn.text
 
 
-def test_events_are_frozen(api: FakeAPI) -> None:
+def test_events_are_frozen() -> None:
     """Events are immutable values."""
     event = TextDelta("a", 0, 1)
     with pytest.raises(AttributeError):
         event.text = "b"  # type: ignore[misc]
     assert event.to_dict() == {"type": "text_delta", "text": "a", "index": 0, "step": 1}
-    del api
 
 
 # -- thread settings -----------------------------------------------------------
@@ -498,11 +496,6 @@ def test_text_block_results_pass_through(api: FakeAPI) -> None:
     with Store(":memory:") as store, transport(api) as t:
         chat = Chat(store, t, "t1", model=MODEL)
         assert chat.run("weather in Nice", tools={"get_weather": get_weather}).text == "Result: Nice is sunny"
-
-
-def test_branched_event_type_exists() -> None:
-    """Branched is part of the event union (used by the conflict policy)."""
-    assert Branched.TYPE == "branched"
 
 
 @settings(max_examples=25, deadline=None)
