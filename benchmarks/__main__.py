@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-MODULES = ["bench_core", "bench_store", "bench_tokens", "bench_transport", "bench_cache"]
+MODULES = ["bench_core", "bench_store", "bench_tokens", "bench_transport", "bench_cache", "bench_chat"]
 
 
 def _fmt_s(value: float | None) -> str:

@@ -17,6 +17,8 @@ The tree::
     │   └── SchemaVersionError                 .database_revision, .head_revision
     ├── BudgetError(ConvoError, ValueError)    .budget, .needed
     ├── ChatStateError(ConvoError, ValueError) a Chat step that does not fit its state
+    │   └── ToolLoopError                      .steps, .thread_id: chat.run hit max_steps
+    ├── ToolSchemaError(ConvoError, TypeError) .tool: no tool definition for this function
     ├── RequestParamError(ConvoError, TypeError) .unknown, .known: not a request field
     └── TransportError(ConvoError)
         ├── APIConnectionError
@@ -99,6 +101,8 @@ __all__ = [
     "StreamError",
     "ThreadExistsError",
     "ThreadNotFoundError",
+    "ToolLoopError",
+    "ToolSchemaError",
     "TransportError",
     "TurnNotFoundError",
     "UnprocessableEntityError",
@@ -323,6 +327,27 @@ class ChatStateError(ConvoError, ValueError):
     """The chat is not in a state where this step makes sense (e.g.
     ``resume()`` when the last reply was not paused, or a replay whose new
     replies no longer match the recorded tool calls)."""
+
+
+class ToolLoopError(ChatStateError):
+    """``chat.run`` sent ``max_steps`` requests and the model still asks for
+    tools.  Every step up to then is saved (the thread ends with the
+    unanswered tool calls: ``chat.run(None, tools=...)`` goes on)."""
+
+    steps: int
+    thread_id: str
+
+    def __init__(self, message: str, *, steps: int, thread_id: str) -> None:
+        super().__init__(message, steps=steps, thread_id=thread_id)
+
+
+class ToolSchemaError(ConvoError, TypeError):
+    """``tool_schema(fn)`` cannot describe ``fn`` (``.tool`` names it)."""
+
+    tool: str
+
+    def __init__(self, message: str, *, tool: str) -> None:
+        super().__init__(message, tool=tool)
 
 
 class RequestParamError(ConvoError, TypeError):

@@ -32,6 +32,12 @@ def test_all_has_no_duplicates_and_includes_the_contract():
     for name in ("CachePlan", "plan_cache", "apply_cache_plan", "Prices", "Ledger", "TokenCounts",
                  "RequestUsage", "compact", "compaction_link"):
         assert name in convo.__all__, name
+    # Issue 14: the tool runner, streaming events, thread settings, conflict policy.
+    for name in ("tool_schema", "ThreadSettings", "ChatStream", "AsyncChatStream", "ChatEvent",
+                 "TextDelta", "ThinkingDelta", "ToolCallStart", "ToolInputDelta", "TurnEnd",
+                 "ToolRan", "Branched", "Finished", "ConflictPolicy", "ToolLoopError",
+                 "ToolSchemaError"):
+        assert name in convo.__all__, name
 
 
 def test_api_version_names_are_exported():

@@ -26,25 +26,63 @@ Layer: above ``store`` and ``transport``; only ``convo.cli`` imports it.
 from convo.chat._async import AsyncChat
 from convo.chat._core import (
     DEFAULT_CONTINUE_PROMPT,
+    DEFAULT_MAX_REBASES,
+    DEFAULT_MAX_STEPS,
     DEFAULT_MAX_TOKENS,
+    ConflictPolicy,
     ContinueMode,
     TextCallback,
     ToolHandler,
 )
-from convo.chat._params import REQUEST_FIELDS, RequestParams
+from convo.chat._events import (
+    Branched,
+    ChatEvent,
+    Finished,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallStart,
+    ToolInputDelta,
+    ToolRan,
+    TurnEnd,
+)
+from convo.chat._machine import Branch
+from convo.chat._params import REQUEST_FIELDS, RequestParams, RunParams
+from convo.chat._settings import ThreadSettings
+from convo.chat._stream import AsyncChatStream, ChatStream
 from convo.chat._sync import Chat
-from convo.errors import ChatStateError, RequestParamError
+from convo.chat._tools import tool_schema
+from convo.errors import ChatStateError, RequestParamError, ToolLoopError, ToolSchemaError
 
 __all__ = [
     "DEFAULT_CONTINUE_PROMPT",
+    "DEFAULT_MAX_REBASES",
+    "DEFAULT_MAX_STEPS",
     "DEFAULT_MAX_TOKENS",
     "REQUEST_FIELDS",
     "AsyncChat",
+    "AsyncChatStream",
+    "Branch",
+    "Branched",
     "Chat",
+    "ChatEvent",
     "ChatStateError",
+    "ChatStream",
+    "ConflictPolicy",
     "ContinueMode",
+    "Finished",
     "RequestParamError",
     "RequestParams",
+    "RunParams",
     "TextCallback",
+    "TextDelta",
+    "ThinkingDelta",
+    "ThreadSettings",
+    "ToolCallStart",
     "ToolHandler",
+    "ToolInputDelta",
+    "ToolLoopError",
+    "ToolRan",
+    "ToolSchemaError",
+    "TurnEnd",
+    "tool_schema",
 ]

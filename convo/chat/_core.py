@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 import attrs
 
 from convo.blocks import Block, TextBlock, ToolResultBlock, ToolUseBlock
 from convo.chat._params import RequestParams, check_request_params, check_reserved
+from convo.chat._settings import ThreadSettings
 from convo.conversation import Conversation, Policy, System
 from convo.errors import ChatStateError
 from convo.inputs import check_store_args
@@ -16,6 +17,9 @@ from convo.models import profile_for
 from convo.rules import is_paused
 from convo.turns import Content, Origin, Turn
 from convo.versions import DEFAULT_API_VERSION
+
+if TYPE_CHECKING:
+    from convo.chat._machine import Branch
 
 DEFAULT_MAX_TOKENS = 1024
 """``max_tokens`` of a ``Chat`` unless told otherwise."""
@@ -27,7 +31,19 @@ that refuses prefill (origin ``synthetic``, ``meta["continue"] = True``)."""
 MAX_RESUMES = 10
 """How many ``pause_turn`` continuations ``replay`` follows per step."""
 
+DEFAULT_MAX_REBASES = 10
+"""How many times the ``rebase`` conflict policy sends a step again."""
+
+DEFAULT_MAX_STEPS = 10
+"""How many requests ``chat.run`` sends before it stops a tool loop."""
+
 ContinueMode = Literal["auto", "prefill", "user"]
+ConflictPolicy = Literal["raise", "fork", "rebase"]
+"""What a step does when another writer moved the thread first:
+``raise`` a ``ConflictError`` (the reply waits in ``chat.pending``);
+``fork``: keep the reply on a new thread (``chat.branches``) and reload;
+``rebase``: keep it on a branch too, then send the user's message again on
+the new head (another paid request) and save that."""
 TextCallback = Callable[[str], object]
 """Called with each text delta of a streamed reply."""
 ToolHandler = Callable[[ToolUseBlock], str | Block | Sequence[Block] | ToolResultBlock]
@@ -50,26 +66,45 @@ class _Core:
         thread: str,
         *,
         model: str,
-        max_tokens: int,
+        max_tokens: int | None,
         system: System,
         params: Mapping[str, Any] | None,
         title: str | None,
         policy: Policy,
+        conflict: ConflictPolicy = "raise",
+        betas: Sequence[str] | None = None,
+        api_version: str | None = None,
+        max_rebases: int = DEFAULT_MAX_REBASES,
     ) -> None:
         if not thread:
             raise ValueError("thread must be a non-empty string")
         check_store_args(thread_id=thread, title=title, model=model)  # convo.inputs: saveable
+        if conflict not in ("raise", "fork", "rebase"):
+            raise ValueError(f"conflict must be 'raise', 'fork' or 'rebase', got {conflict!r}")
         self.thread = thread
         self.model = model
-        self.max_tokens = max_tokens
+        self.max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
         self.params: dict[str, Any] = _check_params(dict(params or {}))
+        self.betas: tuple[str, ...] = tuple(betas or ())
+        self.api_version = api_version
+        # What the caller did not set is taken from the thread's saved settings.
+        self._given = {
+            "max_tokens": max_tokens is not None,
+            "params": params is not None,
+            "betas": betas is not None,
+            "api_version": api_version is not None,
+        }
         self.title = title
+        self.conflict: ConflictPolicy = conflict
+        self.max_rebases = max_rebases
         self._system = system
         self._policy: Policy = policy
         self._conversation = None
         self._pending = None
         self._exists = False
         self._last_payload = None
+        self._meta: dict[str, Any] = {}
+        self._branches: list[Branch] = []
 
     # -- reading -------------------------------------------------------
 
@@ -85,6 +120,18 @@ class _Core:
         """A reply that could not be saved (after a ``ConflictError`` or a
         store failure), else ``None``.  See ``save_pending``/``reload``."""
         return self._pending
+
+    @property
+    def settings(self) -> ThreadSettings:
+        """The request settings this chat sends with (saved with the thread
+        on its first step; change them with ``configure``)."""
+        return ThreadSettings(self.model, self.max_tokens, self.params, self.betas, self.api_version)
+
+    @property
+    def branches(self) -> tuple[Branch, ...]:
+        """Replies the conflict policy kept on other threads (``Branch``:
+        ``thread``, ``turn``, ``reason``), oldest first."""
+        return tuple(self._branches)
 
     @property
     def saved(self) -> bool:
@@ -157,7 +204,10 @@ class _Core:
         """The ``anthropic-version`` the transport sends, whose rules the
         request is checked by (the SDK's default when it does not say)."""
         version = getattr(getattr(self, "transport", None), "api_version", None)
-        return version if isinstance(version, str) else DEFAULT_API_VERSION
+        if isinstance(version, str):
+            return version
+        # A transport that does not say (scripted, cassette): the thread's setting.
+        return self.api_version if isinstance(self.api_version, str) else DEFAULT_API_VERSION
 
     def _user_step(
         self,
@@ -230,11 +280,26 @@ class _Core:
                 "commit: the conversation does not extend the thread (fork() to branch off)"
             )
 
-    def _loaded(self, stored: Conversation | None) -> None:
+    def _adopt(self, settings: ThreadSettings) -> None:
+        self.model = settings.model
+        self.max_tokens = settings.max_tokens
+        self.params = _check_params(dict(settings.params))
+        self.betas = settings.betas
+        self.api_version = settings.api_version
+
+    def _loaded(self, stored: Conversation | None, meta: Mapping[str, Any] | None = None) -> None:
+        self._meta = dict(meta or {})
         if stored is None:
             self._conversation = Conversation(self._system, policy=self._policy)
             self._exists = False
             return
+        saved = ThreadSettings.from_meta(self._meta)
+        if saved is not None:
+            self.max_tokens = self.max_tokens if self._given["max_tokens"] else saved.max_tokens
+            if not self._given["params"]:
+                self.params = _check_params(dict(saved.params))
+            self.betas = self.betas if self._given["betas"] else saved.betas
+            self.api_version = self.api_version if self._given["api_version"] else saved.api_version
         if self._system is not None:
             wanted = Conversation(self._system).system_json
             if wanted != stored.system_json:
@@ -262,9 +327,11 @@ class _Core:
     def _save_args(self) -> dict[str, Any]:
         if self._exists:
             return {}
-        return {"title": self.title, "meta": {"model": self.model}}
+        return {"title": self.title, "meta": self.settings.merged_meta(self._meta)}
 
     def _saved(self, conversation: Conversation) -> None:
+        if not self._exists:
+            self._meta = self.settings.merged_meta(self._meta)
         self._conversation = conversation
         self._pending = None
         self._exists = True
@@ -275,8 +342,54 @@ class _Core:
             "model": model or self.model,
             "max_tokens": self.max_tokens,
             "params": self.params,
+            "betas": self.betas,
+            "api_version": self.api_version,
             "policy": self._policy,
+            "conflict": self.conflict,
         }
+
+    def _fork_meta(self, model: str | None = None) -> dict[str, Any]:
+        """A fork's meta: this thread's, with this chat's settings (and
+        ``model``, for a replay on another model)."""
+        settings = self.settings if model is None else self.settings.evolve(model=model)
+        return settings.merged_meta(self._meta)
+
+    def _run_params(
+        self, tools: Mapping[str, Callable[..., Any]], params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The step params of ``run``: the tool definitions are derived from
+        the functions unless the request or the thread already has some."""
+        from convo.chat._tools import tool_schema
+
+        given = dict(params)
+        check_request_params(given, where="run")
+        if "tools" not in given and "tools" not in self.params and tools:
+            given["tools"] = [tool_schema(fn, name=name) for name, fn in tools.items()]
+        return given
+
+    def _run_first(self, content: Content | None, meta: Mapping[str, Any] | None) -> Conversation | None:
+        if content is not None:
+            return self.conversation.user(content, meta=meta)
+        head = self.conversation.head
+        if head is not None and head.role != "assistant":
+            return self._respond_step()
+        return None
+
+    def _reapply(
+        self,
+        content: Content,
+        *,
+        prefill: str | None = None,
+        origin: Origin = "human",
+        meta: Mapping[str, Any] | None = None,
+    ) -> Callable[[Conversation], Conversation]:
+        """The user step again, on whatever the thread's head is now (rebase)."""
+
+        def again(conversation: Conversation) -> Conversation:
+            step = conversation.user(content, origin=origin, meta=meta)
+            return step.prefill(prefill) if prefill is not None else step
+
+        return again
 
     def __repr__(self) -> str:
         size = "?" if self._conversation is None else len(self._conversation)
@@ -286,25 +399,6 @@ class _Core:
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:
     check_reserved(params)
     return params
-
-
-def _tap(event: Mapping[str, Any], on_text: TextCallback | None) -> object:
-    if on_text is None or event.get("type") != "content_block_delta":
-        return None
-    delta = event.get("delta")
-    if isinstance(delta, Mapping) and delta.get("type") == "text_delta":
-        text = delta.get("text")
-        if isinstance(text, str):
-            return on_text(text)
-    return None
-
-
-def _with_request_id(response: Mapping[str, Any], events: object = None) -> Mapping[str, Any]:
-    """The response, with the ``request-id`` header kept in the turn's meta."""
-    request_id = getattr(response, "request_id", None) or getattr(events, "request_id", None)
-    if isinstance(request_id, str) and "request_id" not in response:
-        return {**response, "request_id": request_id}
-    return response
 
 
 def _unique(base: str, taken: set[str]) -> str:

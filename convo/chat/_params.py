@@ -23,19 +23,16 @@ __all__ = [
     "REQUEST_FIELDS",
     "RESERVED_FIELDS",
     "RequestParams",
+    "RunParams",
     "check_request_params",
     "check_reserved",
 ]
 
 
-class RequestParams(TypedDict, total=False):
-    """The Messages API request fields a step may set (``API_RULES.md`` A5-A15).
-
-    ``messages`` and ``system`` come from the conversation and ``stream``
-    from ``stream=True``, so they are not here.  Sampling parameters are
-    refused by the 2026-10-21 API version (A9); convo still sends them
-    when asked, for 2023-06-01.
-    """
+class RunParams(TypedDict, total=False):
+    """The request fields of ``RequestParams`` but ``tools``: what
+    ``chat.run``/``chat.stream`` take besides ``tools={name: function}``
+    (their definitions are derived from the functions)."""
 
     model: str
     max_tokens: int
@@ -44,7 +41,6 @@ class RequestParams(TypedDict, total=False):
     temperature: float
     top_p: float
     top_k: int
-    tools: Sequence[Mapping[str, Any]]
     tool_choice: Mapping[str, Any]
     thinking: Mapping[str, Any]
     cache_control: Mapping[str, Any] | None
@@ -58,6 +54,18 @@ class RequestParams(TypedDict, total=False):
     workspace_id: str
     mcp_servers: Sequence[Mapping[str, Any]]
     context_management: Mapping[str, Any]
+
+
+class RequestParams(RunParams, total=False):
+    """The Messages API request fields a step may set (``API_RULES.md`` A5-A15).
+
+    ``messages`` and ``system`` come from the conversation and ``stream``
+    from ``stream=True``, so they are not here.  Sampling parameters are
+    refused by the 2026-10-21 API version (A9); convo still sends them
+    when asked, for 2023-06-01.
+    """
+
+    tools: Sequence[Mapping[str, Any]]
 
 
 REQUEST_FIELDS: frozenset[str] = frozenset(RequestParams.__annotations__)

@@ -30,8 +30,9 @@ __all__ = ["DEFAULT_CHAT_MODEL", "chat", "make_transport"]
 DEFAULT_CHAT_MODEL = "claude-opus-4-6"
 
 
-def make_transport(spec: str | None) -> Any:
-    """The transport ``--transport`` names (``None``: HTTP with the API key)."""
+def make_transport(spec: str | None, meta: Any = None) -> Any:
+    """The transport ``--transport`` names (``None``: HTTP with the API key,
+    and the betas and API version saved with the thread, ``meta``)."""
     if spec is None:
         if not os.environ.get("ANTHROPIC_API_KEY"):
             fail(
@@ -40,7 +41,12 @@ def make_transport(spec: str | None) -> Any:
             )
         from convo.transport import HTTPTransport
 
-        return HTTPTransport()
+        headers: dict[str, Any] = {}
+        if meta is not None and meta.get("betas"):
+            headers["betas"] = [str(b) for b in meta["betas"]]
+        if meta is not None and isinstance(meta.get("api_version"), str):
+            headers["api_version"] = meta["api_version"]
+        return HTTPTransport(**headers)
     kind, _, target = spec.partition(":")
     if kind == "scripted" and target:
         from convo.transport import ScriptedTransport
@@ -59,7 +65,8 @@ def make_transport(spec: str | None) -> Any:
 @main.command()
 @click.argument("thread")
 @click.option("--model", help=f"The model (default: the thread's, else {DEFAULT_CHAT_MODEL}).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+              help="max_tokens (default: the thread's saved setting, else 1024).")
 @click.option("--system", help="System prompt of a new thread.")
 @click.option("--transport", "transport_spec", hidden=True, envvar="CONVO_TEST_TRANSPORT")
 @pass_app
@@ -67,7 +74,7 @@ def chat(
     app: App,
     thread: str,
     model: str | None,
-    max_tokens: int,
+    max_tokens: int | None,
     system: str | None,
     transport_spec: str | None,
 ) -> None:
@@ -79,9 +86,9 @@ def chat(
     """
     from convo.chat import Chat
 
-    transport = make_transport(transport_spec)
     store = app.store()
     info = thread_info(store, thread)
+    transport = make_transport(transport_spec, info.meta if info is not None else None)
     if model is None:
         stored = info.meta.get("model") if info is not None else None
         model = stored if isinstance(stored, str) else DEFAULT_CHAT_MODEL

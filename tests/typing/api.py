@@ -16,10 +16,14 @@ from convo import (
     ApiVersion,
     AsyncAnthropicTransport,
     AsyncChat,
+    AsyncChatStream,
     AsyncStore,
     AsyncTransport,
     Chat,
+    ChatEvent,
+    ChatStream,
     Conversation,
+    Finished,
     FrozenDict,
     ImageBlock,
     NotSendableError,
@@ -30,12 +34,15 @@ from convo import (
     ServerToolUseBlock,
     Store,
     TextBlock,
+    TextDelta,
+    ThreadSettings,
     ToolUseBlock,
     Transport,
     Turn,
     Usage,
     profile_for,
     response_info,
+    tool_schema,
     version_rules,
     without_removed_params,
 )
@@ -148,6 +155,8 @@ def input_policy(payload: dict[str, Any]) -> None:
     except CodecError as exc:
         assert_type(exc.path, str)
     del digits, size
+
+
 def prefix_as_a_value(c: Conversation, response: object) -> Conversation:
     from convo import CachePlan, Ledger, Prices, TokenCounts, compact, plan_cache
 
@@ -161,3 +170,44 @@ def prefix_as_a_value(c: Conversation, response: object) -> Conversation:
     assert_type(ledger.total.hit_ratio, float)
     fixed = c.strip_stale_thinking(tools=None, thinking=None)
     return compact(fixed, "summary", keep_tail=2)
+
+
+
+# -- issue 14: the tool runner, streaming events, settings, conflict policy -----------
+
+
+def weather(city: str) -> str:
+    return city
+
+
+async def aweather(city: str) -> str:
+    return city
+
+
+def typed_runner(store: Store, transport: Transport) -> None:
+    chat = Chat(store, transport, "t1", model="m", conflict="rebase", betas=["b"])
+    Chat(store, transport, "t1", model="m", conflict="merge")  # type: ignore[arg-type]
+    assert_type(chat.run("hi", tools={"weather": weather}, max_steps=3), Turn)
+    chat.run("hi", tools={"weather": weather}, max_step=3)  # type: ignore[call-arg]
+    assert_type(chat.stream("hi"), ChatStream)
+    for event in chat.stream("hi", tools={"weather": weather}):
+        assert_type(event, ChatEvent)
+        if isinstance(event, TextDelta):
+            assert_type(event.text, str)
+        elif isinstance(event, Finished):
+            assert_type(event.turn, Turn)
+    assert_type(Chat.reopen(store, transport, "t1"), Chat)
+    assert_type(chat.settings, ThreadSettings)
+    assert_type(tool_schema(weather), dict[str, Any])
+    chat.configure(max_tokens=10)
+
+
+async def typed_async_runner(store: AsyncStore, transport: AsyncTransport) -> None:
+    chat = await AsyncChat.reopen(store, transport, "t1", conflict="fork")
+    assert_type(await chat.run("hi", tools={"weather": aweather}), Turn)
+    stream = chat.stream("hi")
+    assert_type(stream, AsyncChatStream)
+    async for event in stream:
+        assert_type(event, ChatEvent)
+    async for text in chat.stream("hi").text():
+        assert_type(text, str)
