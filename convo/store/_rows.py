@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
+from convo._canonical import legacy_turn_id
 from convo._frozen import freeze
 from convo.blocks import TextBlock
 from convo.codec import content_from_json, dumps
@@ -152,6 +153,13 @@ def storage_key(parent_key: bytes | None, turn: Turn) -> bytes:
     its stored metadata text.  So a key covers the annotations of the turn
     and of every ancestor, which ``Turn.id`` does not: ``verify`` re-checks
     both.
+
+    A turn id drops null-valued keys (``convo._canonical``), so two turns
+    whose content differs only by such a null share an id.  Their bytes must
+    not share a row (each thread gets back exactly what it saved), so when
+    the stored content holds a null the id does not cover, the key also
+    covers the content text: ``... + "\n" + C``.  Every other key, and so
+    every row written before the null rule, is unchanged.
     """
     digest = hashlib.sha256()
     if parent_key is not None:
@@ -162,6 +170,10 @@ def storage_key(parent_key: bytes | None, turn: Turn) -> bytes:
     digest.update(turn.origin.encode("ascii"))
     digest.update(b"\n")
     digest.update(turn.meta_text.encode("utf-8"))
+    content = turn.content_text
+    if "null" in content and turn.id != legacy_turn_id(turn.parent_id, turn.record()):
+        digest.update(b"\n")
+        digest.update(content.encode("utf-8"))
     return digest.digest()
 
 

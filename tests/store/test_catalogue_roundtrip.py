@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from convo import Conversation
+from convo import Conversation, UnknownBlock
 from convo.store import Store
 
 PAYLOAD = {"model": "claude-opus-4-8", "max_tokens": 64, "messages": [
@@ -34,3 +34,18 @@ def test_system_turns_and_open_world_blocks_survive_save_and_load(tmp_path: Path
         assert [t.origin for t in loaded] == [t.origin for t in c]
         assert json.dumps(loaded.to_payload("claude-opus-4-8", 64)) == json.dumps(PAYLOAD)
         assert store.verify("t") == len(c)
+
+
+def test_contents_that_differ_only_by_a_null_keep_their_own_bytes(tmp_path: Path) -> None:
+    """Same turn id (the hashed form drops nulls), different bytes: each
+    thread loads exactly what it saved, and both verify."""
+    with_null = Conversation().user([UnknownBlock({"type": "future", "v": {"type": None}})])
+    without = Conversation().user([UnknownBlock({"type": "future", "v": {}})])
+    assert with_null.head_id == without.head_id
+    with Store(tmp_path / "s.db") as store:
+        store.save("a", without)
+        store.save("b", with_null)
+        for thread, c in (("a", without), ("b", with_null)):
+            loaded = store.load(thread)
+            assert json.dumps(loaded.to_payload("m", 1)) == json.dumps(c.to_payload("m", 1))
+            assert store.verify(thread) == 1
