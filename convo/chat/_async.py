@@ -25,6 +25,7 @@ from convo.chat._core import (
     _thread_ids,
     _unique,
     _with_request_id,
+    opened_async_events,
 )
 from convo.chat._replay import (
     _pump,
@@ -187,17 +188,12 @@ class AsyncChat(_Core):
         from convo.transport import Accumulator
 
         acc = Accumulator()
-        events = self.transport.stream(payload)
-        try:
+        async with opened_async_events(self.transport.stream(payload)) as events:
             async for event in events:
                 acc.add(event)
                 result = _tap(event, on_text)
                 if inspect.isawaitable(result):
                     await result
-        finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
         return _with_request_id(acc.message(), events)
 
     async def _save(self, conversation: Conversation) -> None:

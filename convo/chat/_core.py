@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal
 
 import attrs
 
 from convo.blocks import Block, TextBlock, ToolResultBlock, ToolUseBlock
 from convo.conversation import Conversation, Policy, System
-from convo.errors import ChatStateError
+from convo.errors import ChatStateError, RuleError
 from convo.models import profile_for
 from convo.rules import is_paused
 from convo.turns import Content, Origin, Turn
@@ -144,6 +145,17 @@ class _Core:
         origin: Origin,
         meta: Mapping[str, Any] | None,
     ) -> Conversation:
+        head = self.conversation.head
+        if head is not None and head.role == "user" and self.conversation.policy == "strict":
+            # A fork at an odd turn (or an imported payload) ends with a prompt
+            # that was never answered: the way on is to send it, not to merge.
+            raise RuleError(
+                "roles-alternate",
+                "the thread ends with a user turn that has no reply yet: call "
+                "chat.respond() to send it as it is, or fork at an even turn "
+                "(after a reply) to ask something else",
+                index=len(self.conversation),
+            )
         conversation = self.conversation.user(content, origin=origin, meta=meta)
         if prefill is not None:
             conversation = conversation.prefill(prefill)
@@ -307,3 +319,49 @@ def _calls(conversation: Conversation) -> tuple[ToolUseBlock, ...]:
     if head is None or head.role != "assistant":
         return ()
     return tuple(b for b in head.blocks if isinstance(b, ToolUseBlock))
+
+
+@contextmanager
+def opened_events(source: Any) -> Iterator[Any]:
+    """The events of ``transport.stream(payload)``, closed afterwards.
+
+    The protocol's ``stream`` returns an iterator of events; the built-in
+    transports' streams are also context managers. A custom transport may
+    return either an iterator (a generator) or a context manager whose
+    ``__enter__`` gives the iterator (a ``@contextmanager`` function).
+    """
+    if hasattr(source, "__iter__"):
+        try:
+            yield source
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+    elif hasattr(source, "__enter__"):
+        with source as events:
+            yield events
+    else:
+        raise TypeError(
+            f"transport.stream() returned {type(source).__name__}: "
+            "expected an iterator of events or a context manager giving one"
+        )
+
+
+@asynccontextmanager
+async def opened_async_events(source: Any) -> AsyncIterator[Any]:
+    """The async twin of :func:`opened_events` (``__aiter__`` or ``__aenter__``)."""
+    if hasattr(source, "__aiter__"):
+        try:
+            yield source
+        finally:
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
+    elif hasattr(source, "__aenter__"):
+        async with source as events:
+            yield events
+    else:
+        raise TypeError(
+            f"transport.stream() returned {type(source).__name__}: "
+            "expected an async iterator of events or an async context manager giving one"
+        )

@@ -23,6 +23,7 @@ from convo.chat._core import (
     _thread_ids,
     _unique,
     _with_request_id,
+    opened_events,
 )
 from convo.chat._replay import (
     _pump,
@@ -236,15 +237,10 @@ class Chat(_Core):
         from convo.transport import Accumulator
 
         acc = Accumulator()
-        events = self.transport.stream(payload)
-        try:
+        with opened_events(self.transport.stream(payload)) as events:
             for event in events:
                 acc.add(event)
                 _tap(event, on_text)
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
         return _with_request_id(acc.message(), events)
 
     def _save(self, conversation: Conversation) -> None:
