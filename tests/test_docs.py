@@ -64,7 +64,9 @@ def python_blocks(path: Path) -> Iterator[DocBlock]:
     i = 0
     while i < len(lines):
         opened = FENCE.match(lines[i])
-        if opened is None:
+        if opened is None or (opened["fence"][0] == "`" and "`" in opened["info"]):
+            # CommonMark: a backtick fence's info string has no backtick, so
+            # a line opening with inline code (```` ```python ````) is text
             i += 1
             continue
         indent, fence = len(opened["indent"]), opened["fence"]
@@ -151,7 +153,9 @@ def test_the_collector_sees_every_doc_file(tmp_path: Path) -> None:
     """A Markdown file added anywhere under docs/ is collected, fences of any
     length and indentation included, and non-Python blocks are not."""
     (tmp_path / "docs" / "deep").mkdir(parents=True)
-    (tmp_path / "README.md").write_text("```python\nx = 1\n```\n")
+    (tmp_path / "README.md").write_text(
+        "```python\nx = 1\n```\n\n```` ```python ```` is inline code, not a fence\n"
+    )
     (tmp_path / "docs" / "deep" / "new.md").write_text(
         "text\n\n  ````python fake-api\n  y = 2\n  ````\n\n```sh\nls\n```\n"
     )
