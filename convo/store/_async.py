@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from types import TracebackType
@@ -21,11 +21,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from convo.conversation import Conversation
-from convo.errors import ConflictError
+from convo.errors import ConflictError, StoreError
 from convo.store import _ops
-from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_async_engine, resolve_url
+from convo.store._engine import DEFAULT_BUSY_TIMEOUT, StoreURL, make_async_engine
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._open import open_read_only_async, open_target, read_only_candidates
 from convo.store._sql import Statements, Tx, statements_for
 from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id
 from convo.store.migrate import ensure_schema
@@ -52,6 +53,7 @@ class AsyncStore:
         busy_timeout: as for ``Store``.
         synchronous: as for ``Store``.
         engine_options: extra ``create_async_engine`` keywords.
+        read_only: as for ``Store``: never write, never migrate.
 
     Close it with ``await store.aclose()`` or use ``async with``.
     """
@@ -64,14 +66,29 @@ class AsyncStore:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         synchronous: str = "NORMAL",
         engine_options: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
-        target = resolve_url(url, asyncio=True)
-        self._engine = make_async_engine(
-            target,
-            busy_timeout=busy_timeout,
-            synchronous=synchronous,
-            engine_options=engine_options,
-        )
+        target = open_target(url, asyncio=True, read_only=read_only)
+        self._read_only = read_only
+
+        def make(candidate: StoreURL) -> AsyncEngine:
+            return make_async_engine(
+                candidate,
+                busy_timeout=busy_timeout,
+                synchronous=synchronous,
+                engine_options=engine_options,
+                read_only=read_only,
+            )
+
+        self._reopen: Callable[[], Awaitable[AsyncEngine]] | None = None
+        if read_only:
+            # The read-only URL is settled when the store opens (mode=ro,
+            # else immutable=1): see convo.store._open.
+            self._reopen = lambda: open_read_only_async(target, make)
+            target_now = read_only_candidates(target)[0]
+        else:
+            target_now = target
+        self._engine = make(target_now)
         self._heads: _ops.Heads = {}
         self._statements = statements_for(self._engine.dialect)
         self._auto_upgrade = auto_upgrade
@@ -104,7 +121,12 @@ class AsyncStore:
         if self._ready:
             return self
         async with self._ready_lock:
-            if not self._ready:
+            if self._reopen is not None:
+                await self._engine.dispose()
+                self._engine = await self._reopen()
+                self._reopen = None
+                self._ready = True
+            elif not self._ready:
                 auto_upgrade = self._auto_upgrade
                 try:
                     async with self._serial, self._engine.connect() as connection:
@@ -116,7 +138,17 @@ class AsyncStore:
                 self._ready = True
         return self
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened with ``read_only=True``."""
+        return self._read_only
+
     async def _run(self, op: Callable[[Tx], T], *, write: bool) -> T:
+        if write and self._read_only:
+            raise StoreError(
+                "this store is read-only (opened with read_only=True): "
+                "open it without read_only to save, fork, delete or gc"
+            )
         await self.open()
         attempt = 1
         while True:
@@ -210,7 +242,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: ``thread_id`` does not exist.
             ThreadExistsError: ``new_id`` exists already.
-            IndexError: ``at`` is out of range.
+            ForkPointError: ``at`` is out of range (also an ``IndexError``).
         """
         check_thread_id(thread_id)
         target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)

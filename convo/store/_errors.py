@@ -100,6 +100,12 @@ def translate(exc: BaseException, *, attempts: int = 1) -> StoreError:
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
     ):
         return StoreError(f"cannot use the database connection: {detail}")
+    if "no schema has been selected to create in" in detail:
+        return StoreError(
+            "PostgreSQL has no schema to create convo's tables in: no schema on the "
+            "connection's search_path exists; create it (CREATE SCHEMA ...) or name an "
+            "existing one in the URL (?options=-csearch_path%3Dmyschema)"
+        )
     if _is_alembic_error(exc):
         return StoreError(f"migration failed: {detail}")
     if isinstance(exc, sa_exc.SQLAlchemyError):

@@ -23,11 +23,12 @@ from sqlalchemy import URL, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from convo.conversation import Conversation
-from convo.errors import ConflictError
+from convo.errors import ConflictError, StoreError
 from convo.store import _ops
-from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_sync_engine, resolve_url
+from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_sync_engine
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._open import open_read_only, open_target
 from convo.store._sql import Tx, statements_for
 from convo.store.migrate import ensure_schema
 from convo.store.schema import THREAD_ID_LENGTH
@@ -84,6 +85,12 @@ class Store:
             survives a crash of the process; ``"FULL"``: also a power loss).
         engine_options: extra ``sqlalchemy.create_engine`` keywords (pool
             size, ``echo``...).
+        read_only: open the database without ever writing to it: no schema
+            is created and no migration runs (a missing or older schema is
+            a ``StoreError``/``SchemaVersionError``), SQLite files open with
+            ``mode=ro`` (``immutable=1`` when SQLite cannot share a WAL file
+            read-only), and ``save``/``fork``/``delete``/``gc`` raise
+            ``StoreError``.  The database must exist.
 
     Raises:
         SchemaVersionError: the database schema is newer than this convo, or
@@ -103,25 +110,40 @@ class Store:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         synchronous: str = "NORMAL",
         engine_options: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
-        target = resolve_url(url, asyncio=False)
-        engine = make_sync_engine(
-            target,
-            busy_timeout=busy_timeout,
-            synchronous=synchronous,
-            engine_options=engine_options,
-        )
+        target = open_target(url, asyncio=False, read_only=read_only)
+        self._read_only = read_only
         self._heads: _ops.Heads = {}
-        try:
+        if read_only:
+            engine = open_read_only(
+                target,
+                lambda candidate: make_sync_engine(
+                    candidate,
+                    busy_timeout=busy_timeout,
+                    synchronous=synchronous,
+                    engine_options=engine_options,
+                    read_only=True,
+                ),
+            )
             self._statements = statements_for(engine.dialect)
-            with engine.connect() as connection:
-                ensure_schema(connection, auto_upgrade=auto_upgrade)
-        except SQLAlchemyError as exc:
-            engine.dispose()
-            raise translate(exc) from exc
-        except BaseException:
-            engine.dispose()
-            raise
+        else:
+            engine = make_sync_engine(
+                target,
+                busy_timeout=busy_timeout,
+                synchronous=synchronous,
+                engine_options=engine_options,
+            )
+            try:
+                self._statements = statements_for(engine.dialect)
+                with engine.connect() as connection:
+                    ensure_schema(connection, auto_upgrade=auto_upgrade)
+            except SQLAlchemyError as exc:
+                engine.dispose()
+                raise translate(exc) from exc
+            except BaseException:
+                engine.dispose()
+                raise
         self._engine = engine
         # An in-memory database is one shared connection: take turns.
         self._serial: AbstractContextManager[Any] = (
@@ -140,7 +162,17 @@ class Store:
         """The database URL, password hidden."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened with ``read_only=True``."""
+        return self._read_only
+
     def _run(self, op: Callable[[Tx], T], *, write: bool) -> T:
+        if write and self._read_only:
+            raise StoreError(
+                "this store is read-only (opened with read_only=True): "
+                "open it without read_only to save, fork, delete or gc"
+            )
         dialect = self._engine.dialect
         attempt = 1
         while True:
@@ -281,7 +313,8 @@ class Store:
         Raises:
             ThreadNotFoundError: ``thread_id`` does not exist.
             ThreadExistsError: ``new_id`` exists already.
-            IndexError: ``at`` is outside ``-length..length``.
+            ForkPointError: ``at`` is outside ``-length..length`` (also an
+                ``IndexError``).
         """
         check_thread_id(thread_id)
         target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
