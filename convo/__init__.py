@@ -60,6 +60,7 @@ from convo.errors import (
     TransportError,
     TurnNotFoundError,
 )
+from convo.jsonl import export_jsonl, import_jsonl
 from convo.models import ModelProfile, profile_for, register_profile
 from convo.rules import RULES, Rule
 from convo.turns import Origin, Role, Turn
@@ -68,7 +69,7 @@ from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits
 
 if TYPE_CHECKING:
     from convo.chat import AsyncChat, Chat
-    from convo.store import AsyncStore, Store, ThreadInfo
+    from convo.store import AsyncStore, Store, ThreadInfo, ThreadTree
     from convo.transport import (
         AsyncCassetteTransport,
         AsyncHTTPTransport,
@@ -88,6 +89,7 @@ _LAZY = {
     "AsyncStore": "convo.store",
     "Store": "convo.store",
     "ThreadInfo": "convo.store",
+    "ThreadTree": "convo.store",
     "AsyncCassetteTransport": "convo.transport",
     "AsyncHTTPTransport": "convo.transport",
     "AsyncScriptedTransport": "convo.transport",
@@ -176,6 +178,7 @@ __all__ = [
     "ThreadExistsError",
     "ThreadInfo",
     "ThreadNotFoundError",
+    "ThreadTree",
     "ToolResultBlock",
     "ToolUseBlock",
     "Transport",
@@ -187,6 +190,8 @@ __all__ = [
     "UnknownBlock",
     "__version__",
     "accumulate",
+    "export_jsonl",
+    "import_jsonl",
     "profile_for",
     "register_profile",
     "tokens",

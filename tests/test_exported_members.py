@@ -41,3 +41,14 @@ def test_lazy_names_resolve_and_unknown_names_fail():
 
     with pytest.raises(AttributeError):
         convo.NoSuchThing  # noqa: B018
+
+
+def test_first_hour_names_are_exported():
+    """ThreadTree, the JSONL functions and ForkPointError are public, from convo itself."""
+    from convo.jsonl import export_jsonl, import_jsonl
+    from convo.store import ThreadTree
+
+    assert convo.ThreadTree is ThreadTree
+    assert (convo.export_jsonl, convo.import_jsonl) == (export_jsonl, import_jsonl)
+    for name in ("ThreadTree", "ThreadInfo", "export_jsonl", "import_jsonl", "ForkPointError"):
+        assert name in convo.__all__

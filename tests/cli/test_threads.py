@@ -74,7 +74,7 @@ def test_fork_command(run: Any, seeded: Conversation, store: Store, error_line: 
     taken = run("fork", "t1", "--at", "1", "--as", "b")
     assert taken.exit_code == 4 and error_line(taken) == "error: thread 'b' already exists"
     bad = run("fork", "t1", "--at", "9", "--as", "c")
-    assert bad.exit_code == 1 and "cannot fork at 9" in error_line(bad)
+    assert bad.exit_code == 1 and "cannot fork thread 't1' at 9: it has 4 turns" in error_line(bad)
     assert run("fork", "t1").exit_code == 2  # --at is required: a usage error
 
 
