@@ -252,3 +252,32 @@ async def open_read_only_async(
             raise
         return engine
     raise AssertionError("unreachable")
+
+
+def read_only_revision(url: str | os.PathLike[str] | URL | None) -> str | None:
+    """The schema revision of an existing database, read without writing.
+
+    What ``convo db current`` prints; unlike ``current_revision`` it never
+    creates the file or switches it to WAL.
+    """
+    from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_sync_engine
+    from convo.store._errors import translate
+    from convo.store.migrate import database_revision
+
+    candidates = read_only_candidates(open_target(url, asyncio=False, read_only=True))
+    for number, candidate in enumerate(candidates, 1):
+        engine = make_sync_engine(
+            candidate, busy_timeout=DEFAULT_BUSY_TIMEOUT, synchronous="NORMAL", read_only=True
+        )
+        try:
+            with engine.connect() as connection:
+                connection.execution_options(convo_begin="DEFERRED")
+                with connection.begin():
+                    return database_revision(connection)
+        except sa_exc.SQLAlchemyError as exc:
+            if number < len(candidates) and worth_another_try(exc):
+                continue
+            raise translate(exc) from exc
+        finally:
+            engine.dispose()
+    raise AssertionError("unreachable")
