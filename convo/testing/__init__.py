@@ -29,6 +29,7 @@ from convo.testing.strategies import (
     texts,
     turns,
 )
+from convo.testing.stores import memory_store
 
 __all__ = [
     "ConversationMachine",
@@ -36,6 +37,7 @@ __all__ = [
     "blocks",
     "conversations",
     "invalid_conversations",
+    "memory_store",
     "payloads",
     "png_bytes",
     "responses",
