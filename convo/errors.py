@@ -13,6 +13,7 @@ The tree::
     │   ├── ForkPointError(StoreError, IndexError)   .thread_id, .at, .length
     │   ├── TurnNotFoundError(StoreError, LookupError)     .turn_id
     │   ├── HashMismatchError                  .turn_id, .thread_id
+    │   ├── IntegrityError                     .thread_id, .turn_id (a damaged chain)
     │   ├── DatabaseLockedError                another writer held the lock past the busy timeout
     │   └── SchemaVersionError                 .database_revision, .head_revision
     ├── BudgetError(ConvoError, ValueError)    .budget, .needed
@@ -57,6 +58,7 @@ __all__ = [
     "DatabaseLockedError",
     "ForkPointError",
     "HashMismatchError",
+    "IntegrityError",
     "InternalServerError",
     "NotFoundError",
     "NotSendableError",
@@ -263,6 +265,20 @@ class HashMismatchError(StoreError):
             actual=actual,
             thread_id=thread_id,
         )
+
+
+class IntegrityError(StoreError):
+    """A stored chain is damaged: its links or depths do not form the thread
+    it claims (a corrupted or hand-edited database).  ``turn_id`` names the
+    turn where the damage was found (``None`` when no turn could be read)."""
+
+    thread_id: str | None
+    turn_id: str | None
+
+    def __init__(
+        self, message: str, *, thread_id: str | None = None, turn_id: str | None = None
+    ) -> None:
+        super().__init__(message, thread_id=thread_id, turn_id=turn_id)
 
 
 class DatabaseLockedError(StoreError):

@@ -16,6 +16,7 @@ more than reading its rows.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NoReturn, get_args
 
@@ -375,11 +376,19 @@ def _freeze_loaded(value: Any) -> Any:
     return value
 
 
+_LONG_NUMBER = re.compile(r"\d{20}")
+"""A run of 20 digits: maybe an integer beyond 64 bits, which orjson would
+turn into a float (``2**64`` -> ``1.8446744073709552e+19``)."""
+
+
 def _loads_frozen(text: str, turn: str) -> Any:
     """Stored JSON text as a frozen value: what ``freeze(json.loads(text))``
     gives.  orjson decodes the texts the store writes (about twice as fast);
-    anything it refuses (integers beyond 64 bits, lone surrogates, invalid
+    a text that may hold an integer beyond 64 bits (kept exactly only by
+    ``json.loads``), and anything orjson refuses (lone surrogates, invalid
     JSON) goes through ``json.loads``, which decides and reports."""
+    if _LONG_NUMBER.search(text) is not None:
+        return _freeze_loaded(_loads(text, turn))
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -185,6 +185,6 @@ def test_doc_block_runs(
         block.source, block.name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
     )
     namespace: dict[str, Any] = {"__name__": "__doc_example__"}
-    result = eval(code, namespace)  # noqa: S307 - the docs are this repository's own code
+    result = eval(code, namespace)
     if inspect.iscoroutine(result):
         asyncio.run(result)

@@ -64,7 +64,7 @@ class AsyncStore:
         *,
         auto_upgrade: bool = True,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-        synchronous: str = "NORMAL",
+        synchronous: str = "FULL",
         engine_options: Mapping[str, Any] | None = None,
         read_only: bool = False,
     ) -> None:
@@ -269,16 +269,20 @@ class AsyncStore:
 
     # -- reading -------------------------------------------------------------
 
-    async def load(self, thread_id: str) -> Conversation:
-        """The conversation saved as ``thread_id`` (see ``Store.load``).
+    async def load(self, thread_id: str, upto: int | None = None) -> Conversation:
+        """The conversation saved as ``thread_id``, or its first ``upto``
+        turns (see ``Store.load``).
 
         Raises:
             ThreadNotFoundError: no such thread.
+            IntegrityError: the stored chain is damaged.
+            IndexError: ``upto`` is outside ``-length..length``.
         """
         check_thread_id(thread_id)
-        loaded = await self._run(lambda tx: _ops.load(tx, thread_id), write=False)
-        conversation = _ops.to_conversation(thread_id, loaded)
-        _ops.remember_loaded(self._heads, thread_id, loaded)
+        loaded = await self._run(lambda tx: _ops.load(tx, thread_id, upto), write=False)
+        conversation = _ops.guarded(_ops.to_conversation, thread_id, loaded)
+        if upto is None:
+            _ops.remember_loaded(self._heads, thread_id, loaded)
         return conversation
 
     async def info(self, thread_id: str) -> ThreadInfo:
@@ -308,8 +312,9 @@ class AsyncStore:
 
         Raises:
             HashMismatchError: a stored turn no longer hashes to its id.
+            IntegrityError: depths, parent or jump links are damaged.
             ThreadNotFoundError: no such thread.
         """
         check_thread_id(thread_id)
         chain = await self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
-        return _ops.verify_chain(thread_id, chain)
+        return _ops.guarded(_ops.verify_chain, thread_id, chain)

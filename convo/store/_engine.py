@@ -24,7 +24,14 @@ from sqlalchemy.pool import StaticPool
 
 from convo.store import _sqlite
 
-__all__ = ["DEFAULT_URL", "StoreURL", "make_async_engine", "make_sync_engine", "resolve_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "StoreURL",
+    "keep_inherited",
+    "make_async_engine",
+    "make_sync_engine",
+    "resolve_url",
+]
 
 DEFAULT_URL: Final = "sqlite:///convo.db"
 """``./convo.db`` in the current directory."""
@@ -42,6 +49,12 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def keep_inherited(connections: Any) -> None:
+    """Keep a parent's connections referenced in a forked child, never used
+    nor closed (closing would close the parent's SQLite handles too)."""
+    _INHERITED.append(connections)
 
 
 class StoreURL:

@@ -23,12 +23,14 @@ from convo.errors import (
     ConflictError,
     ForkPointError,
     HashMismatchError,
+    IntegrityError,
     StoreError,
     ThreadExistsError,
     ThreadNotFoundError,
     TurnNotFoundError,
 )
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._jumps import jump_depth, jump_is_parent
 from convo.store._rows import (
     ThreadRow,
     frozen_meta_from_text,
@@ -68,8 +70,27 @@ __all__ = [
 
 T = TypeVar("T")
 
-Chain = tuple[bytes | None, str | None, list[Any]]
-"""What a thread read returns: ``(head_key, system_text, chain rows)``."""
+Chain = tuple[int | None, str | None, list[Any]]
+"""What ``load_chain`` returns: ``(head rid, system_text, chain rows)``."""
+
+
+_UNREADABLE = (TypeError, AttributeError, KeyError, UnicodeError, OverflowError, RecursionError)
+"""What reading a damaged row can raise from Python code (a column of the
+wrong type, a value out of range): reported as ``IntegrityError``."""
+
+
+def guarded(fn: Callable[..., T], thread_id: str, *args: Any) -> T:
+    """``fn(thread_id, *args)``, a Python error caused by damaged stored
+    data raised as ``IntegrityError`` (every store method raises convo
+    errors only)."""
+    try:
+        return fn(thread_id, *args)
+    except _UNREADABLE as exc:
+        raise IntegrityError(
+            f"thread {thread_id!r}: the database holds data convo cannot read "
+            f"({type(exc).__name__}: {str(exc)[:200]})",
+            thread_id=thread_id,
+        ) from exc
 
 
 def run(
@@ -89,6 +110,13 @@ def run(
         tx.begin(write=write)
         result = op(tx)
         tx.commit()
+    except _UNREADABLE as exc:
+        tx.rollback()
+        if write:
+            raise  # a bad argument (the reads are what meet damaged rows)
+        raise IntegrityError(
+            f"the database holds data convo cannot read ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
     except BaseException:
         tx.rollback()
         raise
@@ -156,15 +184,31 @@ def _rows_after(
     rows: list[Row] = []
     for turn, length in reversed(newest_first):
         key = storage_key(parent_key, turn)
-        rows.append(
-            turn_params(turn, key=key, parent_key=parent_key, depth=length - 1, created_at=stamp)
-        )
+        rows.append(turn_params(turn, key=key, depth=length - 1, created_at=stamp))
         parent_key = key
     return rows
 
 
-def _store_missing(tx: Tx, rows: list[Row]) -> None:
-    """Insert the rows (a whole chain, oldest first) the database lacks.
+def _insert_chain(tx: Tx, rows: list[Row], parent: int | None) -> int | None:
+    """Insert ``rows`` (a chain, oldest first) under the row ``parent``;
+    return the rid of the last one (``parent`` when there are none).
+
+    One statement per row: each needs its parent's rid, which the one
+    before returned.  The statement also picks the row's jump pointer.
+    """
+    inserts = tx.s.turn_insert
+    root, to_parent, skip = inserts["root"], inserts["parent"], inserts["skip"]
+    for row in rows:
+        depth = row["depth"]
+        row["parent"] = parent
+        statement = root if depth == 0 else to_parent if jump_is_parent(depth) else skip
+        parent = tx.first(statement, row)[0]
+    return parent
+
+
+def _store_missing(tx: Tx, rows: list[Row]) -> int | None:
+    """Insert the rows (a whole chain, oldest first) the database lacks;
+    return the rid of the last row.
 
     A row is only ever stored after its parent, so the stored rows of a chain
     are a prefix of it: probe newest first, in growing batches, until one
@@ -173,49 +217,59 @@ def _store_missing(tx: Tx, rows: list[Row]) -> None:
     missing = 0
     step = 0
     end = len(rows)
+    parent: int | None = None
     while end > 0:
         want = PROBE_SIZES[min(step, len(PROBE_SIZES) - 1)]
         step += 1
         batch = [rows[i]["key"] for i in range(end - 1, max(end - want, 0) - 1, -1)]
         size = next(s for s in PROBE_SIZES if s >= len(batch))
         params = {f"p{i}": batch[min(i, len(batch) - 1)] for i in range(size)}
-        found = {row[0] for row in tx.rows(tx.s.probes[size], params)}
+        found = dict(tx.rows(tx.s.probes[size], params))
         if found:
-            missing += next(i for i, key in enumerate(batch) if key in found)
+            newest = next(i for i, key in enumerate(batch) if key in found)
+            missing += newest
+            parent = found[batch[newest]]
             break
         missing += len(batch)
         end -= len(batch)
-    tx.many(tx.s.turn_insert, rows[len(rows) - missing :])
+    return _insert_chain(tx, rows[len(rows) - missing :], parent)
 
 
 def _with_head(tx: Tx, row: ThreadRow) -> ThreadRow:
-    """``row`` with its head's id and depth, read again if the join missed
-    them (see ``Statements.head_turn``)."""
-    if row.head_key is None or row.head_id is not None:
+    """``row`` with its head's id, depth and key, read again if the join
+    missed them (see ``Statements.head_turn``)."""
+    if row.head is None or row.head_id is not None:
         return row
-    head = tx.first(tx.s.head_turn, {"key": row.head_key})
-    if head is None:
-        raise TurnNotFoundError(key_text(row.head_key))
+    head = tx.first(tx.s.head_turn, {"rid": row.head})
+    if head is None or head[2] != row.head_key:
+        raise TurnNotFoundError(f"(the head of thread {row.id!r}, {key_text(row.head_key)})")
     return row._replace(head_id=head[0], depth=head[1])
 
 
-Heads = dict[str, tuple[str, bytes]]
-"""Thread id -> ``(head Turn.id, head row key)`` as last seen by this store
-(a hint: the fast path's compare-and-set checks it against the database)."""
+Heads = dict[str, tuple[str, bytes, int]]
+"""Thread id -> ``(head Turn.id, head row key, head rid)`` as last seen by
+this store (a hint: the fast path's compare-and-set checks it against the
+database)."""
 
 _MAX_HEADS = 4096
 
 
-def remember(heads: Heads | None, thread_id: str, head_id: str | None, key: bytes | None) -> None:
+def remember(
+    heads: Heads | None,
+    thread_id: str,
+    head_id: str | None,
+    key: bytes | None,
+    rid: int | None,
+) -> None:
     """Note a thread's head for the next save's fast path."""
     if heads is None:
         return
-    if head_id is None or key is None:
+    if head_id is None or key is None or rid is None:
         heads.pop(thread_id, None)
         return
     if len(heads) >= _MAX_HEADS:
         heads.clear()
-    heads[thread_id] = (head_id, key)
+    heads[thread_id] = (head_id, key, rid)
 
 
 def _advance(
@@ -238,7 +292,7 @@ def _advance(
     hint = heads.get(thread_id)
     if hint is None:
         return None
-    seen_id, seen_key = hint
+    seen_id, seen_key, seen_rid = hint
     if seen_id == conversation.head_id:
         return None  # nothing new: the full path decides what (not) to write
     new = walker.since(seen_id)
@@ -246,23 +300,35 @@ def _advance(
         return None
     s = tx.s
     rows = _rows_after(new, seen_key, stamp)
-    head_key = rows[-1]["key"]
+    # The first row goes in only if the remembered head row is still the
+    # row it was (SQLite reuses the rid of a deleted row): then every new
+    # row is a valid row under it, whatever the compare-and-set decides.
+    first = rows[0]
+    first["parent"] = seen_rid
+    first["parent_key"] = seen_key
+    mode = "parent" if jump_is_parent(first["depth"]) else "skip"
+    inserted = tx.first(s.turn_insert_under[mode], first)
+    if inserted is None:
+        return None
+    head = _insert_chain(tx, rows[1:], inserted[0])
     found = tx.first(
         s.thread_advance,
         {
             "tid": thread_id,
-            "old_head": seen_key,
+            "old_head": seen_rid,
+            "head": head,
+            "head_key": rows[-1]["key"],
             "system": system,
-            "head_key": head_key,
             "title": title,
             "meta": meta_text,
             "updated_at": stamp,
         },
     )
     if found is None:
+        # The thread moved: the full path decides (the rows just written
+        # are valid rows under the old head, reused or collected by gc).
         return None
-    tx.many(s.turn_insert, rows)
-    remember(heads, thread_id, conversation.head_id, head_key)
+    remember(heads, thread_id, conversation.head_id, rows[-1]["key"], head)
     version, new_title, new_meta, created_at, forked_from, forked_at = found
     return ThreadInfo(
         id=thread_id,
@@ -304,7 +370,6 @@ def save(
     head_id = conversation.head_id
     walker = _Walker(conversation)
     stamp = s.ts(now)
-    whole: list[Row] | None = None
 
     if heads is not None and expected_head is None and not replace_system:
         advanced = _advance(
@@ -313,14 +378,15 @@ def save(
         if advanced is not None:
             return advanced
 
-    def store_all() -> bytes | None:
+    stored: list[tuple[int | None, bytes | None]] = []
+
+    def store_all() -> tuple[int | None, bytes | None]:
         # Every row of the conversation, keyed from the root: O(length)
         # hashing, O(new turns) queries.  New threads, conflicts, leases.
-        nonlocal whole
-        if whole is None:
+        if not stored:
             whole = _rows_after(list(walker), None, stamp)
-            _store_missing(tx, whole)
-        return whole[-1]["key"] if whole else None
+            stored.append((_store_missing(tx, whole), whole[-1]["key"] if whole else None))
+        return stored[0]
 
     def conflict(stored_head: str | None) -> ConflictError:
         store_all()
@@ -331,11 +397,12 @@ def save(
         if found is None:
             if expected_head is not None:
                 return conflict(None)
-            head_key = store_all()
+            head, head_key = store_all()
             created = tx.count(
                 s.thread_insert,
                 {
                     "id": thread_id,
+                    "head": head,
                     "head_key": head_key,
                     "system": system,
                     "title": title,
@@ -348,7 +415,7 @@ def save(
                 },
             )
             if created:
-                remember(heads, thread_id, head_id, head_key)
+                remember(heads, thread_id, head_id, head_key, head)
                 return ThreadInfo(
                     id=thread_id,
                     head_id=head_id,
@@ -377,9 +444,9 @@ def save(
             # head need not descend from the old one.
             if stored_head != expected_head:
                 return conflict(stored_head)
-            head_key = store_all()
+            head, head_key = store_all()
         elif stored_head is None:
-            head_key = store_all()  # an empty thread: the rows may exist already
+            head, head_key = store_all()  # an empty thread: the rows may exist already
         else:
             new = walker.since(stored_head)
             if new is None:
@@ -387,24 +454,25 @@ def save(
             # Fast-forward: only the turns after the stored head, keyed from
             # its row (the stored prefix keeps its annotations).
             rows = _rows_after(new, row.head_key, stamp)
-            tx.many(s.turn_insert, rows)
+            head = _insert_chain(tx, rows, row.head)
             head_key = rows[-1]["key"] if rows else row.head_key
 
         new_title = row.title if title is None else title
         new_meta = row.meta if meta_text is None else meta_text
         if (
-            head_key == row.head_key
+            head == row.head
             and row.system == system
             and new_title == row.title
             and new_meta == row.meta
         ):
-            remember(heads, thread_id, row.head_id, row.head_key)
+            remember(heads, thread_id, row.head_id, row.head_key, row.head)
             return info_from_row(row, ts=s.ts_from)
         changed = tx.count(
             s.thread_update,
             {
                 "tid": thread_id,
                 "expected": row.version,
+                "head": head,
                 "head_key": head_key,
                 "system": system,
                 "title": new_title,
@@ -414,7 +482,7 @@ def save(
         )
         if changed != 1:
             continue  # unreachable under the row lock; re-read if it happens
-        remember(heads, thread_id, head_id, head_key)
+        remember(heads, thread_id, head_id, head_key, head)
         return ThreadInfo(
             id=thread_id,
             head_id=head_id,
@@ -433,30 +501,48 @@ def save(
 # -- reading ---------------------------------------------------------------
 
 
+def _ancestor(tx: Tx, thread_id: str, head: int, depth: int) -> tuple[int, str, bytes]:
+    """``(rid, Turn.id, key)`` of the ancestor at ``depth`` of the row ``head``:
+    O(log n) rows, through the jump pointers.
+
+    Raises:
+        IntegrityError: the walk did not reach that depth (damaged links).
+    """
+    hit = tx.first(tx.s.ancestor_at, {"head": head, "depth": depth})
+    if hit is None or hit[2] != depth:
+        raise IntegrityError(
+            f"thread {thread_id!r}: the links below its head do not reach depth {depth} "
+            f"(stopped at {'nothing' if hit is None else f'turn {hit[1]} at depth {hit[2]}'})",
+            thread_id=thread_id,
+            turn_id=None if hit is None else hit[1],
+        )
+    return hit[0], hit[1], hit[3]
+
+
+def _turns_taken(length: int, upto: int | None) -> int:
+    """How many turns ``upto`` keeps of ``length`` (``Conversation.fork``'s
+    convention: ``None`` all, a negative number counts from the end)."""
+    n = length if upto is None else (upto + length if upto < 0 else upto)
+    if not 0 <= n <= length:
+        raise IndexError(f"cannot take {upto} turns of a thread of {length}")
+    return n
+
+
 def load_chain(tx: Tx, thread_id: str) -> Chain:
-    """The head key, system prompt and chain rows (oldest first) of a thread."""
+    """The head rid, system prompt and chain rows (``CHAIN_COLUMNS``, oldest
+    first) of a thread."""
     s = tx.s
-    found = tx.first(s.thread_system, {"tid": thread_id})
+    found = tx.first(s.thread_head, {"tid": thread_id})
     if found is None:
         raise ThreadNotFoundError(thread_id)
-    head_key, system = found
-    rows = [] if head_key is None else tx.rows(s.chain, {"head": head_key})
-    return head_key, system, rows
+    head, system, depth, key = found
+    if head is not None and depth is None:
+        raise TurnNotFoundError(f"(the head of thread {thread_id!r}, {key_text(key)})")
+    rows = [] if head is None else tx.rows(s.chain, {"head": head})
+    return head, system, rows
 
 
-def _check_complete(thread_id: str, head_key: bytes | None, rows: list[Any]) -> None:
-    """The walk from the head reached a first turn, and depths order it."""
-    if head_key is None:
-        return
-    if not rows:
-        raise TurnNotFoundError(key_text(head_key))
-    if rows[-1][0] != head_key:
-        raise StoreError(f"thread {thread_id!r}: the stored depths of its turns are inconsistent")
-    if rows[0][2] is not None:
-        raise TurnNotFoundError(key_text(rows[0][2]))
-
-
-_FULL = (1, 4, 5, 6, 7)
+_FULL = (2, 6, 7, 8, 9)
 """Where id, role, origin, content and meta sit in a ``CHAIN_COLUMNS`` row."""
 _LEAN = (1, 2, 3, 4, 5)
 """... and in a ``LEAN_COLUMNS`` row."""
@@ -483,46 +569,73 @@ def _turns(rows: list[Any], at: tuple[int, int, int, int, int] = _FULL) -> list[
 
 _DEPTH = operator.itemgetter(0)
 
-Loaded = tuple[bytes | None, int | None, str | None, list[Any]]
-"""What ``load`` reads: ``(head_key, head_depth, system_text, lean rows)``."""
+Loaded = tuple[int | None, int | None, bytes | None, str | None, list[Any]]
+"""What ``load`` reads: ``(rid, depth, key)`` of the last turn read, the
+system prompt text and the lean rows."""
 
 
-def load(tx: Tx, thread_id: str) -> Loaded:
-    """A thread's head, system prompt and chain, with only the columns a
-    ``Turn`` needs (``_sql.LEAN_COLUMNS``), oldest first."""
+def load(tx: Tx, thread_id: str, upto: int | None = None) -> Loaded:
+    """A thread's head (or its turn ``upto``: found through the jump
+    pointers), system prompt and chain, with only the columns a ``Turn``
+    needs (``_sql.LEAN_COLUMNS``), oldest first.  Reads at most as many rows
+    as the head's depth claims, whatever the links say."""
     s = tx.s
     found = tx.first(s.thread_head, {"tid": thread_id})
     if found is None:
         raise ThreadNotFoundError(thread_id)
-    head_key, system, depth = found
-    rows = [] if head_key is None else tx.rows(s.chain_lean, {"head": head_key})
+    head, system, depth, key = found
+    if head is not None and depth is None:
+        raise TurnNotFoundError(f"(the head of thread {thread_id!r}, {key_text(key)})")
+    if upto is not None and head is not None:
+        n = _turns_taken(length_from_depth(depth), upto)
+        if n == 0:
+            head = depth = key = None
+        elif n - 1 != depth:
+            head, _, key = _ancestor(tx, thread_id, head, n - 1)
+            depth = n - 1
+    elif upto is not None:
+        _turns_taken(0, upto)
+    rows = [] if head is None else tx.rows(s.chain_lean, {"head": head, "stop": 0})
     rows.sort(key=_DEPTH)  # O(n): already in order, or in reverse order
-    return head_key, depth, system, rows
+    return head, depth, key, system, rows
 
 
 def remember_loaded(heads: Heads | None, thread_id: str, loaded: Loaded) -> None:
     """Note the head of a loaded thread for the next save's fast path."""
-    head_key, _, _, rows = loaded
-    remember(heads, thread_id, rows[-1][1] if rows else None, head_key)
+    head, _, key, _, rows = loaded
+    remember(heads, thread_id, rows[-1][1] if rows else None, key, head)
+
+
+def _broken(thread_id: str, turn_id: Any, detail: str) -> IntegrityError:
+    name = turn_id if isinstance(turn_id, str) else repr(turn_id)
+    return IntegrityError(
+        f"thread {thread_id!r} is damaged at turn {name}: {detail}",
+        thread_id=thread_id,
+        turn_id=name,
+    )
 
 
 def to_conversation(thread_id: str, loaded: Loaded) -> Conversation:
     """Build the loaded conversation (lazily decoded turns, O(n)).
 
     Raises:
-        TurnNotFoundError: the chain stops before its first turn.
-        StoreError: the stored depths are inconsistent.
+        TurnNotFoundError: the head row is missing.
+        IntegrityError: the chain stops before its first turn, or a row's
+            columns are not what a turn holds.
     """
-    head_key, depth, system, rows = loaded
-    if head_key is not None:
+    head, depth, _, system, rows = loaded
+    if head is not None:
         if depth is None or not rows:
-            raise TurnNotFoundError(key_text(head_key))
+            raise TurnNotFoundError(f"(the head row of thread {thread_id!r})")
         if rows[0][0] != 0:
-            raise TurnNotFoundError(f"(the parent of {rows[0][1]})")
+            raise _broken(thread_id, rows[0][1], f"the chain stops at depth {rows[0][0]}")
         if len(rows) != depth + 1 or rows[-1][0] != depth:
-            raise StoreError(
-                f"thread {thread_id!r}: the stored depths of its turns are inconsistent"
+            raise _broken(
+                thread_id, rows[-1][1], f"{len(rows)} turns reached for a depth of {depth}"
             )
+        for row in rows:
+            if not (type(row[1]) is type(row[4]) is type(row[5]) is str):
+                raise _broken(thread_id, row[1], "a column holds a value of the wrong type")
     try:
         return Conversation.from_turns(
             _turns(rows, _LEAN), system_from_text(system), validate=False
@@ -532,40 +645,69 @@ def to_conversation(thread_id: str, loaded: Loaded) -> Conversation:
 
 
 def verify_chain(thread_id: str, chain: Chain) -> int:
-    """Recompute every hash of a loaded chain; return the number of turns.
+    """Recompute every hash and link of a loaded chain; return the number of
+    turns.
 
-    Each turn's id must hash its content under its parent's id, and each
-    row's key must hash the parent row's key, the id and the annotations.
+    Each turn's id must hash its content under its parent's id, each row's
+    key must hash the parent row's key, the id and the annotations, and
+    each row's parent and jump must be the rows at the right depths.
 
     Raises:
         HashMismatchError: a turn's content, role, origin or metadata no
             longer hash to what was stored (``turn_id`` names it).
-        TurnNotFoundError: the chain is missing a turn.
-        StoreError: depths or parent links are inconsistent.
+        TurnNotFoundError: the head row is missing.
+        IntegrityError: depths, parent or jump links are inconsistent, or the
+            chain stops before its first turn.
     """
-    head_key, _, rows = chain
-    _check_complete(thread_id, head_key, rows)
+    head, _, rows = chain
+    if head is None:
+        return 0
+    if not rows:
+        raise TurnNotFoundError(f"(the head row of thread {thread_id!r})")
+    if rows[0][4] != 0:
+        raise _broken(thread_id, rows[0][2], f"the chain stops at depth {rows[0][4]!r}")
+    if rows[-1][0] != head:
+        raise _broken(thread_id, rows[-1][2], "the walk from the head is inconsistent")
+    rids: list[int] = []
     parent_key: bytes | None = None
-    for depth, (row, turn) in enumerate(zip(rows, _turns(rows), strict=True)):
-        if row[2] != parent_key or row[3] != depth:
-            raise StoreError(
-                f"thread {thread_id!r}: turn {turn.id} has parent row {key_text(row[2])} and "
-                f"depth {row[3]}, expected {key_text(parent_key)} and {depth}"
+    for depth, row in enumerate(rows):
+        rid, key, turn_id, parent, row_depth, jump, role, origin, content, meta = row
+        if not (
+            type(turn_id) is type(role) is type(origin) is type(content) is type(meta) is str
+            and type(key) is bytes
+        ):
+            raise _broken(thread_id, turn_id, "a column holds a value of the wrong type")
+        want_jump = None if depth == 0 else rids[jump_depth(depth)]
+        if row_depth != depth or parent != (rids[-1] if rids else None) or jump != want_jump:
+            raise _broken(
+                thread_id,
+                turn_id,
+                f"depth {row_depth!r}, parent row {parent!r}, jump row {jump!r}; "
+                f"expected {depth}, {rids[-1] if rids else None}, {want_jump}",
             )
+        rids.append(rid)
         try:
+            turn = Turn.from_stored(
+                id=turn_id,
+                parent_id=rows[depth - 1][2] if depth else None,
+                role=role,
+                origin=origin,
+                content_text=content,
+                meta_text=meta,
+            )
             actual = turn.computed_id()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise HashMismatchError(
-                turn_id=turn.id, actual=f"(unreadable: {exc})", thread_id=thread_id
+                turn_id=turn_id, actual=f"(unreadable: {exc})", thread_id=thread_id
             ) from exc
-        if actual == turn.id:
-            key = storage_key(parent_key, turn)
-            if key == row[0]:
-                parent_key = key
+        if actual == turn_id:
+            computed = storage_key(parent_key, turn)
+            if computed == key:
+                parent_key = computed
                 continue
             # The content is intact but the origin or metadata changed.
-            actual = f"{turn.id} with other annotations ({key_text(key)})"
-        raise HashMismatchError(turn_id=turn.id, actual=actual, thread_id=thread_id)
+            actual = f"{turn_id} with other annotations ({key_text(computed)})"
+        raise HashMismatchError(turn_id=turn_id, actual=actual, thread_id=thread_id)
     return len(rows)
 
 
@@ -634,14 +776,12 @@ def fork(
     n = length if at is None else (at + length if at < 0 else at)
     if not 0 <= n <= length:
         raise ForkPointError(thread_id, at=n if at is None else at, length=length)
-    target_key, target_id = row.head_key, row.head_id
+    target, target_id, target_key = row.head, row.head_id, row.head_key
     if n == 0:
-        target_key = target_id = None
+        target = target_id = target_key = None
     elif n < length:
-        hit = tx.first(s.ancestor_at, {"head": row.head_key, "depth": n - 1})
-        if hit is None:
-            raise TurnNotFoundError(f"{key_text(row.head_key)} (ancestor at depth {n - 1})")
-        target_key, target_id = hit
+        assert row.head is not None
+        target, target_id, target_key = _ancestor(tx, thread_id, row.head, n - 1)
     new_title = row.title if title is None else title
     new_meta = row.meta if meta is None else meta_to_text(meta)
     stamp = s.ts(now)
@@ -649,6 +789,7 @@ def fork(
         s.thread_insert,
         {
             "id": new_id,
+            "head": target,
             "head_key": target_key,
             "system": row.system,
             "title": new_title,

@@ -36,11 +36,12 @@ __all__ = [
 
 
 class ThreadRow(NamedTuple):
-    """A ``threads`` row with its head's id and depth (see
-    ``_sql.THREAD_COLUMNS``)."""
+    """A ``threads`` row with its head's id and depth (joined: ``None`` when
+    the head row is missing or is not the row ``head_key`` names) and key
+    (see ``_sql.THREAD_COLUMNS``)."""
 
     id: str
-    head_key: bytes | None
+    head: int | None
     version: int
     system: str | None
     title: str | None
@@ -51,6 +52,7 @@ class ThreadRow(NamedTuple):
     forked_at: int | None
     head_id: str | None
     depth: int | None
+    head_key: bytes | None
 
 
 def info_from_row(row: ThreadRow, *, ts: Any) -> ThreadInfo:
@@ -168,14 +170,13 @@ def key_text(key: bytes | None) -> str:
     return "key:" + (key.hex() if key is not None else "")
 
 
-def turn_params(
-    turn: Turn, *, key: bytes, parent_key: bytes | None, depth: int, created_at: Any
-) -> dict[str, Any]:
-    """The ``turns`` row of ``turn`` at ``depth`` (0 for a first turn)."""
+def turn_params(turn: Turn, *, key: bytes, depth: int, created_at: Any) -> dict[str, Any]:
+    """The ``turns`` row of ``turn`` at ``depth`` (0 for a first turn); the
+    ``parent`` rid is added when the parent's row is known."""
     return {
         "key": key,
         "id": turn.id,
-        "parent_key": parent_key,
+        "parent": None,
         "depth": depth,
         "role": turn.role,
         "origin": turn.origin,

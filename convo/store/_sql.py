@@ -37,11 +37,12 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     exists,
     func,
     literal_column,
+    null,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,7 +50,8 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql.compiler import Compiled as SACompiled
 
 from convo.errors import StoreError
-from convo.store.schema import threads, timestamp_from_db, timestamp_to_db, turns
+from convo.store._jumps import MAX_HOPS
+from convo.store.schema import RowId, threads, timestamp_from_db, timestamp_to_db, turns
 
 __all__ = ["PROBE_SIZES", "Compiled", "Statements", "Tx", "statements_for"]
 
@@ -61,7 +63,7 @@ already has (newest first, growing batches: O(new turns) round trips)."""
 
 THREAD_COLUMNS: Final = (
     threads.c.id,
-    threads.c.head_key,
+    threads.c.head,
     threads.c.version,
     threads.c.system,
     threads.c.title,
@@ -71,12 +73,17 @@ THREAD_COLUMNS: Final = (
     threads.c.forked_from_thread,
     threads.c.forked_at_turn,
 )
-"""The columns of a thread row, then the head's id and depth (joined), in the
-order ``ThreadRow`` reads them."""
+"""The columns of a thread row, then the head's id and depth (joined) and
+its key, in the order ``ThreadRow`` reads them."""
 
-CHAIN_COLUMNS: Final = ("key", "id", "parent_key", "depth", "role", "origin", "content", "meta")
+CHAIN_COLUMNS: Final = (
+    "rid", "key", "id", "parent", "depth", "jump", "role", "origin", "content", "meta"
+)  # fmt: skip
+"""What ``verify`` reads of each row (``_ops.verify_chain`` names the
+positions)."""
 
 LEAN_COLUMNS: Final = ("depth", "id", "role", "origin", "content", "meta")
+"""What ``load`` reads of each row: only what a ``Turn`` needs."""
 
 _MAX_FORK_DEPTH: Final[ColumnElement[int]] = literal_column("100000")
 """A guard on the walk up forked_from links (they cannot form a cycle)."""
@@ -122,20 +129,74 @@ def _insert(dialect_name: str) -> Any:
     return sqlite.insert
 
 
-def _chain(
-    head: Any, *, stop_depth: Any = None, columns: tuple[str, ...] = CHAIN_COLUMNS
-) -> Any:
-    """A recursive CTE: the head row and its ancestors, carrying ``columns``
-    (measured faster in SQLite than walking keys and joining after)."""
-    seed = select(*(turns.c[name] for name in columns)).where(turns.c.key == head)
+def _chain(head: Any, *, stop_depth: Any, columns: tuple[str, ...]) -> Any:
+    """A recursive CTE: the head row and its ancestors down to ``stop_depth``,
+    carrying ``columns`` (which must hold ``rid``, ``parent`` and ``depth``).
+
+    Each step must go exactly one depth down: the walk is bounded by the
+    head's depth whatever the rows say (a corrupted ``parent`` that loops
+    back, or skips, ends the walk, and the caller sees a chain that does not
+    reach its first turn), never by the memory left.
+    """
+    seed = select(*(turns.c[name] for name in columns)).where(turns.c.rid == head)
     chain = seed.cte("chain", recursive=True)
     parent = turns.alias("parent")
     step = select(*(parent.c[name] for name in columns)).where(
-        parent.c.key == chain.c.parent_key
+        parent.c.rid == chain.c.parent,
+        parent.c.depth == chain.c.depth - literal_column("1"),
+        chain.c.depth > stop_depth,
     )
-    if stop_depth is not None:
-        step = step.where(chain.c.depth > stop_depth)
     return chain.union_all(step)
+
+
+_TURN_COLUMNS: Final = (
+    "key", "id", "parent", "depth", "jump", "role", "origin", "content", "meta", "created_at"
+)  # fmt: skip
+
+
+def _insert_turn_under(insert: Any, jump: Any) -> Any:
+    """``_insert_turn``, guarded: the row is inserted only if the row
+    ``:parent`` still has the key ``:parent_key`` (the save's fast path
+    trusts a remembered head; this checks it in the same statement, so a
+    row is never written under a parent it was not keyed from)."""
+    guard = turns.alias("guard")
+    values = [
+        jump if name == "jump" else bindparam(name, type_=turns.c[name].type)
+        for name in _TURN_COLUMNS
+    ]
+    source = select(*values).where(
+        exists(
+            select(guard.c.rid).where(
+                guard.c.rid == bindparam("parent", type_=RowId),
+                guard.c.key == bindparam("parent_key", type_=turns.c.key.type),
+            )
+        )
+    )
+    statement = insert(turns).from_select(list(_TURN_COLUMNS), source)
+    return statement.on_conflict_do_update(
+        index_elements=[turns.c.key], set_={"key": statement.excluded.key}
+    ).returning(turns.c.rid)
+
+
+def _insert_turn(insert: Any, jump: Any) -> Any:
+    """Insert one turn row, or find the one with its key (a concurrent save
+    stored the same turn under the same parent): either way RETURNING its
+    rid, which the next row of the chain needs as its parent."""
+    statement = insert(turns).values(
+        key=bindparam("key"),
+        id=bindparam("id"),
+        parent=bindparam("parent"),
+        depth=bindparam("depth"),
+        jump=jump,
+        role=bindparam("role"),
+        origin=bindparam("origin"),
+        content=bindparam("content"),
+        meta=bindparam("meta"),
+        created_at=bindparam("created_at"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[turns.c.key], set_={"key": statement.excluded.key}
+    ).returning(turns.c.rid)
 
 
 class Statements:
@@ -155,8 +216,11 @@ class Statements:
         tid: ColumnElement[str] = bindparam("tid")
         insert = _insert(name)
         head = turns.alias("head")
-        info_from = threads.outerjoin(head, head.c.key == threads.c.head_key)
-        info_columns = (*THREAD_COLUMNS, head.c.id, head.c.depth)
+        # The head joins on its rid and its key: a damaged rid finds no row.
+        info_from = threads.outerjoin(
+            head, and_(head.c.rid == threads.c.head, head.c.key == threads.c.head_key)
+        )
+        info_columns = (*THREAD_COLUMNS, head.c.id, head.c.depth, threads.c.head_key)
 
         self.thread_for_update = c(
             select(*info_columns)
@@ -183,9 +247,8 @@ class Statements:
         # PostgreSQL, READ COMMITTED: a row locked FOR UPDATE after waiting is
         # re-read, but a joined row is not, so a head written by the
         # transaction we waited for comes back NULL: look it up afresh.
-        self.head_turn = c(select(turns.c.id, turns.c.depth).where(turns.c.key == bindparam("key")))
-        self.thread_system = c(
-            select(threads.c.head_key, threads.c.system).where(threads.c.id == tid)
+        self.head_turn = c(
+            select(turns.c.id, turns.c.depth, turns.c.key).where(turns.c.rid == bindparam("rid"))
         )
         self.thread_insert = c(
             insert(threads).on_conflict_do_nothing(index_elements=[threads.c.id])
@@ -194,6 +257,7 @@ class Statements:
             update(threads)
             .where(threads.c.id == tid, threads.c.version == bindparam("expected"))
             .values(
+                head=bindparam("head"),
                 head_key=bindparam("head_key"),
                 system=bindparam("system"),
                 title=bindparam("title"),
@@ -206,15 +270,17 @@ class Statements:
         # the one this process last saw, iff it is still the stored head and
         # the system prompt is unchanged: one statement instead of a locking
         # SELECT and an UPDATE (the WHERE is the compare-and-set; PostgreSQL
-        # re-checks it on the locked row).
+        # re-checks it on the locked row).  The new turns were inserted just
+        # before, under that head (``turn_insert_under`` checked its key).
         self.thread_advance = c(
             update(threads)
             .where(
                 threads.c.id == tid,
-                threads.c.head_key == bindparam("old_head"),
+                threads.c.head == bindparam("old_head"),
                 threads.c.system.is_not_distinct_from(bindparam("system", type_=Text)),
             )
             .values(
+                head=bindparam("head"),
                 head_key=bindparam("head_key"),
                 title=func.coalesce(bindparam("title", type_=Text), threads.c.title),
                 meta=func.coalesce(bindparam("meta", type_=Text), threads.c.meta),
@@ -232,72 +298,110 @@ class Statements:
         )
         self.thread_delete = c(threads.delete().where(threads.c.id == tid))
 
-        self.turn_insert = c(insert(turns).on_conflict_do_nothing(index_elements=[turns.c.key]))
+        # A turn's jump (see ``_jumps``): none for a first turn, else its
+        # parent, or its parent's jump's jump; the caller knows which from
+        # the depth, the database reads the two links it needs.
+        above = turns.alias("above")
+        jumped = turns.alias("jumped")
+        jump_of_jump = (
+            select(jumped.c.jump)
+            .select_from(above.join(jumped, jumped.c.rid == above.c.jump))
+            .where(above.c.rid == bindparam("parent"))
+            .scalar_subquery()
+        )
+        self.turn_insert = {
+            "root": c(_insert_turn(insert, null())),
+            "parent": c(_insert_turn(insert, bindparam("parent", type_=RowId))),
+            "skip": c(_insert_turn(insert, jump_of_jump)),
+        }
+        self.turn_insert_under = {
+            "parent": c(_insert_turn_under(insert, bindparam("parent", type_=RowId))),
+            "skip": c(_insert_turn_under(insert, jump_of_jump)),
+        }
         self.probes = {
             size: c(
-                select(turns.c.key).where(
+                select(turns.c.key, turns.c.rid).where(
                     turns.c.key.in_([bindparam(f"p{i}") for i in range(size)])
                 )
             )
             for size in PROBE_SIZES
         }
 
-        chain = _chain(bindparam("head"))
-        self.chain = c(select(*(chain.c[n] for n in CHAIN_COLUMNS)).order_by(chain.c.depth))
+        full = _chain(bindparam("head"), stop_depth=literal_column("0"), columns=CHAIN_COLUMNS)
+        self.chain = c(select(*(full.c[n] for n in CHAIN_COLUMNS)).order_by(full.c.depth))
         # load(): only what a Turn needs (no keys to turn into bytes objects).
-        self.chain_lean = c(
-            select(*(chain.c[n] for n in LEAN_COLUMNS)).order_by(chain.c.depth)
+        # Walk carrying the links only, then fetch each row by rid, unsorted
+        # (``_ops.load`` sorts by depth in Python: the walk yields them newest
+        # first, a reversed run that sorts in O(n)); ``stop`` is the depth of
+        # the oldest turn wanted (0: all of them).
+        links = _chain(
+            bindparam("head"), stop_depth=bindparam("stop"), columns=("rid", "parent", "depth")
         )
-        if self.is_sqlite:
-            # SQLite: walk the keys carrying only the rowid, then fetch each
-            # row by rowid, unsorted (``_ops.load`` sorts the rows by depth
-            # in Python: the walk yields them newest first, a reversed run
-            # that sorts in O(n)).  Measured ~20% faster than carrying every
-            # column through the recursion and sorting them in SQL.
-            self.chain_lean = c(
-                text(
-                    'WITH RECURSIVE chain(rid, parent_key) AS ('
-                    'SELECT rowid, parent_key FROM turns WHERE "key" = :head '
-                    "UNION ALL SELECT parent.rowid, parent.parent_key "
-                    'FROM turns AS parent, chain WHERE parent."key" = chain.parent_key) '
-                    "SELECT t.depth, t.id, t.role, t.origin, t.content, t.meta "
-                    "FROM chain CROSS JOIN turns AS t ON t.rowid = chain.rid"
-                ).bindparams(bindparam("head"))
+        fetched = turns.alias("t")
+        self.chain_lean = c(
+            select(*(fetched.c[n] for n in LEAN_COLUMNS)).select_from(
+                links.join(fetched, fetched.c.rid == links.c.rid)
             )
+        )
         self.thread_head = c(
-            select(threads.c.head_key, threads.c.system, head.c.depth)
+            select(threads.c.head, threads.c.system, head.c.depth, threads.c.head_key)
             .select_from(info_from)
             .where(threads.c.id == tid)
         )
-        walk = _chain(
-            bindparam("head"),
-            stop_depth=bindparam("depth"),
-            columns=("key", "id", "parent_key", "depth"),
+        # The ancestor at depth :depth of the row :head, in O(log n) rows:
+        # follow the jump where it does not overshoot, else the parent.  Each
+        # step must go down and the walk stops after MAX_HOPS steps, so a
+        # damaged row cannot make it loop.
+        hop = select(
+            turns.c.rid,
+            turns.c.depth,
+            turns.c.parent,
+            turns.c.jump,
+            literal_column("0").label("n"),
+        ).where(turns.c.rid == bindparam("head"))
+        walk = hop.cte("walk", recursive=True)
+        nxt = turns.alias("nxt")
+        target = turns.alias("target")
+        target_depth = select(target.c.depth).where(target.c.rid == walk.c.jump).scalar_subquery()
+        want: ColumnElement[int] = bindparam("depth")
+        walk = walk.union_all(
+            select(
+                nxt.c.rid,
+                nxt.c.depth,
+                nxt.c.parent,
+                nxt.c.jump,
+                (walk.c.n + literal_column("1")).label("n"),
+            ).where(
+                nxt.c.rid == case((target_depth >= want, walk.c.jump), else_=walk.c.parent),
+                walk.c.depth > want,
+                nxt.c.depth < walk.c.depth,
+                walk.c.n < literal_column(str(MAX_HOPS)),
+            )
         )
+        found = turns.alias("found")
         self.ancestor_at = c(
-            select(walk.c.key, walk.c.id)
-            .where(walk.c.depth == bindparam("depth"))
-            .order_by(walk.c.key)
+            select(found.c.rid, found.c.id, found.c.depth, found.c.key)
+            .select_from(walk.join(found, found.c.rid == walk.c.rid))
+            .order_by(walk.c.n.desc())
+            .limit(literal_column("1"))
         )
 
         # gc: every turn reachable from a head; UNION (not ALL) so that a
         # prefix shared by many threads is walked once.
         # SQLite: the CTE goes inside the subquery so that the statement
         # starts with DELETE (Python's sqlite3 reports no rowcount for "WITH").
-        seeds = select(threads.c.head_key.label("key")).where(threads.c.head_key.is_not(None))
+        seeds = select(threads.c.head.label("rid")).where(threads.c.head.is_not(None))
         reach = seeds.cte("reach", recursive=True, nesting=self.is_sqlite)
         reach = reach.union(
-            select(turns.c.parent_key).where(
-                turns.c.key == reach.c.key, turns.c.parent_key.is_not(None)
-            )
+            select(turns.c.parent).where(turns.c.rid == reach.c.rid, turns.c.parent.is_not(None))
         )
         if self.is_postgresql:
             # An anti-join; NOT IN (subquery) degrades to a nested loop in
             # PostgreSQL once the set outgrows work_mem.
-            unreachable = ~exists(select(reach.c.key).where(reach.c.key == turns.c.key))
+            unreachable = ~exists(select(reach.c.rid).where(reach.c.rid == turns.c.rid))
         else:
             # SQLite builds an ephemeral index for NOT IN (subquery).
-            unreachable = turns.c.key.not_in(select(reach.c.key))
+            unreachable = turns.c.rid.not_in(select(reach.c.rid))
         self.gc = c(turns.delete().where(unreachable))
         self.lock_threads = (
             f"LOCK TABLE {dialect.identifier_preparer.format_table(threads)} IN EXCLUSIVE MODE"
@@ -410,12 +514,17 @@ class Tx:
         return cursor
 
     def rows(self, statement: Compiled, params: Mapping[str, Any]) -> list[Any]:
-        """Every result row, as DBAPI tuples."""
-        return list(self.execute(statement, params).fetchall())
+        """Every result row, as DBAPI tuples (a row the driver cannot decode,
+        e.g. text that is not UTF-8, raises the wrapped driver error)."""
+        cursor = self.execute(statement, params)
+        try:
+            return list(cursor.fetchall())
+        except self._error as exc:
+            raise self._wrap(statement.sql, None, exc) from exc
 
     def first(self, statement: Compiled, params: Mapping[str, Any]) -> Any:
         """The first result row, or ``None``."""
-        rows = self.execute(statement, params).fetchall()
+        rows = self.rows(statement, params)
         return rows[0] if rows else None
 
     def count(self, statement: Compiled, params: Mapping[str, Any]) -> int:

@@ -4,7 +4,8 @@
 shared by several threads (forks, retries, conflicting saves) is stored
 once.  ``threads`` holds one row per named thread: a pointer to its head
 turn, its system prompt and a little metadata.  A thread's history is the
-parent chain of its head, read with a recursive CTE.
+parent chain of its head, read with a recursive CTE bounded by the head's
+depth; the skew-binary ``jump`` column finds any ancestor in O(log n).
 
 This module is the source of truth for ``alembic check`` (see
 ``migrations/``); the migrations themselves never import it.  The tables are
@@ -39,6 +40,7 @@ __all__ = [
     "ID_LENGTH",
     "KEY_LENGTH",
     "NAMING_CONVENTION",
+    "RowId",
     "THREAD_ID_LENGTH",
     "VERSION_TABLE",
     "Timestamp",
@@ -66,9 +68,9 @@ ID_LENGTH = 128
 """Room for ``"sha256:" + 64 hex`` (71 characters) and a longer future tag."""
 
 KEY_LENGTH = 32
-"""A row key is a raw SHA-256 digest: 32 bytes, not a 71-character string, so
-the primary key, the parent index and every thread's head pointer take less
-than half the space and compare faster (see ``_rows.storage_key``)."""
+"""A row key is a raw SHA-256 digest: 32 bytes, not a 71-character string
+(see ``_rows.storage_key``).  Only its unique index holds it; every link
+between rows is an integer ``rid``."""
 
 THREAD_ID_LENGTH = 255
 
@@ -118,22 +120,41 @@ class Timestamp(TypeDecorator[datetime]):
         return None if value is None else timestamp_from_db(value)
 
 
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+"""A row's surrogate key: ``INTEGER PRIMARY KEY`` in SQLite (the rowid itself,
+so a lookup by it is one b-tree search and the table needs no second index
+for it), ``BIGINT`` with a sequence in PostgreSQL."""
+
+
 turns = Table(
     "turns",
     metadata,
+    # The surrogate key every link uses (parent, jump, a thread's head):
+    # 8 bytes instead of 32.  Internal: never shown.
+    Column("rid", RowId, primary_key=True, autoincrement=True),
     # The row's address: a SHA-256 digest of the parent row's key, the turn's
     # id and its annotations (origin, meta).  A turn's id covers its content and every
     # ancestor's content but not the annotations, so one id can have several
     # rows (the same reply, kept with two different response ids); a key
     # names exactly one.  Equal turns with equal annotations under the same
     # parent share a row: a prefix shared by forks is stored once.
-    Column("key", LargeBinary(KEY_LENGTH), primary_key=True),
-    # Turn.id: the content hash ("sha256:<hex>").
+    Column("key", LargeBinary(KEY_LENGTH), nullable=False, unique=True),
+    # Turn.id: the content hash ("sha256:<hex>"), the turn's public id.
     Column("id", String(ID_LENGTH), nullable=False),
-    Column("parent_key", LargeBinary(KEY_LENGTH), ForeignKey("turns.key"), nullable=True),
-    # 0 for a first turn: a thread's length is its head's depth + 1, and fork
-    # finds "turn n" by walking back to depth n - 1.
+    # The parent row's rid.  No foreign key (and so no index) on purpose,
+    # as for threads.head: the store writes a row only after its parent, in
+    # the same transaction, and gc() deletes only rows no head reaches, so
+    # no row loses its parent; verify() re-checks every link.  A foreign key
+    # would need an index on this column (an index page written by every
+    # save, and looked up by every row gc() deletes).
+    Column("parent", RowId, nullable=True),
+    # 0 for a first turn: a thread's length is its head's depth + 1.
     Column("depth", Integer, nullable=False),
+    # The skew-binary jump pointer (Myers 1983): the ancestor at depth
+    # jump_depth(depth) (see convo.store._jumps), NULL for a first turn.
+    # Following jumps and parents finds the ancestor at any depth in
+    # O(log depth) rows, which is what fork(at=...) and load(upto=...) do.
+    Column("jump", RowId, nullable=True),
     Column("role", String(16), nullable=False),
     Column("origin", String(16), nullable=False),
     # Compact JSON text, exactly what Turn.content_text / meta_text give, kept
@@ -141,24 +162,25 @@ turns = Table(
     Column("content", Text, nullable=False),
     Column("meta", Text, nullable=False),
     Column("created_at", Timestamp(), nullable=False),
-    CheckConstraint("role IN ('user', 'assistant')", name="role"),
+    CheckConstraint("role IN ('user', 'assistant', 'system')", name="role"),
     CheckConstraint("origin IN ('human', 'model', 'synthetic', 'tool')", name="origin"),
     CheckConstraint("depth >= 0", name="depth"),
-    # The parent foreign key needs it: without it every turn deleted by gc()
-    # would scan the whole table for children.
-    Index("ix_turns_parent_key", "parent_key"),
 )
 
 threads = Table(
     "threads",
     metadata,
     Column("id", String(THREAD_ID_LENGTH), primary_key=True),
-    # The key of the head row (NULL: an empty thread); the head's Turn.id and
+    # The rid of the head row (NULL: an empty thread); the head's Turn.id and
     # depth come from a join.  No foreign key (and so no index) on purpose:
     # the store keeps it valid (a head is written in the same transaction as
     # its turns, and gc() only deletes turns no head reaches), while a foreign
-    # key would need an index (76 bytes per thread, and an index write on
-    # every save) to stop each turn deleted by gc() from scanning threads.
+    # key would need an index (an index write on every save) to stop each
+    # turn deleted by gc() from scanning threads.
+    Column("head", RowId, nullable=True),
+    # The head row's key, beside its rid: a rid that changed (a flipped bit,
+    # an edited row) would name another valid row, a key cannot.  Reads join
+    # on both, so a damaged head is reported, never silently followed.
     Column("head_key", LargeBinary(KEY_LENGTH), nullable=True),
     # The system prompt as compact JSON (a string or an array of text
     # blocks), NULL for none.

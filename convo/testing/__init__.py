@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from convo.testing.machine import ConversationMachine
+from convo.testing.stores import memory_store
 from convo.testing.strategies import (
     InvalidCase,
     blocks,
@@ -29,7 +30,6 @@ from convo.testing.strategies import (
     texts,
     turns,
 )
-from convo.testing.stores import memory_store
 
 __all__ = [
     "ConversationMachine",

@@ -10,8 +10,8 @@ import pytest
 
 from convo import Conversation, ImageBlock, TextBlock
 from convo.cli.formats import JSONL_FORMAT, read_import
-from convo.jsonl import export_jsonl
 from convo.errors import CodecError, RuleError
+from convo.jsonl import export_jsonl
 from convo.store import Store
 from convo.testing.strategies import _png
 

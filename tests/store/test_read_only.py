@@ -223,6 +223,8 @@ def test_read_only_store_on_postgresql_reads_and_the_server_refuses_writes(pg_ad
             assert store.load("t1") == Conversation().user("hi")
             with pytest.raises(StoreError, match="read-only"):
                 store.save("t1", Conversation().user("hi").assistant("x"))
-            with store.engine.connect() as connection:
-                with pytest.raises(Exception, match="read-only transaction"):
-                    connection.exec_driver_sql("DELETE FROM threads")
+            with (
+                store.engine.connect() as connection,
+                pytest.raises(Exception, match="read-only transaction"),
+            ):
+                connection.exec_driver_sql("DELETE FROM threads")

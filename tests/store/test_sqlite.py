@@ -25,28 +25,29 @@ def _pragma(store: Store, name: str) -> object:
 
 
 def test_every_connection_gets_the_pragmas(tmp_path):
-    """WAL, foreign keys on, a busy timeout, synchronous=NORMAL."""
+    """WAL, foreign keys on, a busy timeout, synchronous=FULL unless asked."""
     with Store(tmp_path / "p.db") as store:
         assert _pragma(store, "journal_mode") == "wal"
         assert _pragma(store, "foreign_keys") == 1
         assert _pragma(store, "busy_timeout") == 30_000
-        assert _pragma(store, "synchronous") == 1
-    with Store(tmp_path / "q.db", busy_timeout=1.5, synchronous="full") as store:
+        assert _pragma(store, "synchronous") == 2  # FULL: durable by default
+    with Store(tmp_path / "q.db", busy_timeout=1.5, synchronous="normal") as store:
         assert _pragma(store, "busy_timeout") == 1_500
-        assert _pragma(store, "synchronous") == 2
+        assert _pragma(store, "synchronous") == 1
     with pytest.raises(ValueError, match="synchronous"):
         Store(tmp_path / "r.db", synchronous="sometimes")
 
 
 def test_foreign_keys_are_enforced(tmp_path):
-    """A turn whose parent row is missing is refused by the database."""
+    """Foreign keys are on: a fork link to a missing thread is refused."""
     with (
         Store(tmp_path / "fk.db") as store,
         pytest.raises(Exception, match="FOREIGN KEY"),
         store.engine.begin() as conn,
     ):
         conn.exec_driver_sql(
-            "INSERT INTO turns VALUES ('k', 'i', 'missing', 1, 'user', 'human', '\"x\"', '{}', 0)"
+            "INSERT INTO threads (id, meta, version, forked_from_thread, created_at, "
+            "updated_at) VALUES ('f', '{}', 1, 'missing', 0, 0)"
         )
 
 
