@@ -70,7 +70,7 @@ from convo import tokens  # isort: skip  (a namespace: convo.tokens.count / fits
 
 if TYPE_CHECKING:
     from convo.chat import AsyncChat, Chat
-    from convo.store import AsyncStore, Store, ThreadInfo, ThreadTree
+    from convo.store import AsyncStore, Store, ThreadInfo, ThreadPage, ThreadTree
     from convo.transport import (
         AsyncCassetteTransport,
         AsyncHTTPTransport,
@@ -91,6 +91,7 @@ _LAZY = {
     "Store": "convo.store",
     "ThreadInfo": "convo.store",
     "ThreadTree": "convo.store",
+    "ThreadPage": "convo.store",
     "AsyncCassetteTransport": "convo.transport",
     "AsyncHTTPTransport": "convo.transport",
     "AsyncScriptedTransport": "convo.transport",
@@ -180,6 +181,7 @@ __all__ = [
     "ThreadExistsError",
     "ThreadInfo",
     "ThreadNotFoundError",
+    "ThreadPage",
     "ThreadTree",
     "ToolResultBlock",
     "ToolUseBlock",

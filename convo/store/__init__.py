@@ -14,6 +14,7 @@ it.  See ``docs/store.md``.
 from typing import TYPE_CHECKING, Any
 
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._listing import ThreadPage
 from convo.store._sync import Store
 from convo.store.migrate import current_revision, downgrade, head_revision, upgrade
 
@@ -24,6 +25,7 @@ __all__ = [
     "AsyncStore",
     "Store",
     "ThreadInfo",
+    "ThreadPage",
     "ThreadTree",
     "current_revision",
     "downgrade",

@@ -33,6 +33,7 @@ from convo.store._engine import (
 )
 from convo.store._errors import MAX_ATTEMPTS, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only, open_target
 from convo.store._sql import Tx, statements_for
 from convo.store.migrate import ensure_schema
@@ -439,16 +440,48 @@ class Store:
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
-    def threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
-        """Every thread, most recently updated first.
+    def threads(
+        self,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        title: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        forked_from: str | None = None,
+        order: ThreadOrder = "updated",
+    ) -> ThreadPage:
+        """The threads, one page at a time, most recently updated first.
 
         Args:
-            limit: return at most this many.
+            limit: at most this many (a page); ``None``: all of them.
+            after: the ``next_cursor`` of the previous page.
+            title: only threads with exactly this title.
+            meta: only threads whose meta has every one of these keys equal
+                to these values (str, int, float or bool).
+            forked_from: only the forks made directly from this thread.
+            order: ``"updated"`` (most recently changed first), ``"created"``
+                (newest first) or ``"oldest"`` (oldest first).
 
         Returns:
-            One ``ThreadInfo`` per thread.
+            A ``ThreadPage``: a list of ``ThreadInfo`` with ``next_cursor``
+            (``None`` on the last page).  Every page is one indexed query.
+
+        Raises:
+            StoreError: a cursor that is not one, or is for another order.
+            ValueError: a bad ``limit``, ``order`` or meta value.
         """
-        return self._run(lambda tx: _ops.threads(tx, limit), write=False)
+        return self._run(
+            lambda tx: list_threads(
+                tx,
+                limit=limit,
+                after=after,
+                title=title,
+                meta=meta,
+                forked_from=forked_from,
+                order=order,
+            ),
+            write=False,
+        )
 
     def history(self, thread_id: str) -> ThreadTree:
         """The fork tree around ``thread_id``: from the oldest thread it was

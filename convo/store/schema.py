@@ -202,4 +202,8 @@ threads = Table(
     # history() walks down the fork tree, and deleting a thread sets its
     # forks' forked_from_thread to NULL: both look threads up by this column.
     Index("ix_threads_forked_from_thread", "forked_from_thread"),
+    # threads() pages by keyset over its order's columns (migration 0003).
+    Index("ix_threads_listing_updated", "updated_at", "id"),
+    Index("ix_threads_listing_created", "created_at", "id"),
+    Index("ix_threads_title", "title", "updated_at", "id"),
 )

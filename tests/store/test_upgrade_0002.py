@@ -158,7 +158,7 @@ def test_upgrade_keeps_every_thread_and_turn(db_url):
     turns_before = _rows(db_url, TURNS_0001)
     threads_before = _rows(db_url, THREADS_0001)
     assert len(turns_before) == 300 + 1 + 7 + 4 + 4 + 3 + 1 + 1  # + loser's turn, + annot
-    assert upgrade(db_url) == "0002"
+    assert upgrade(db_url, "0002") == "0002"
     with Store(db_url, auto_upgrade=False) as store:
         for name, conversation in expected.items():
             loaded = store.load(name)
@@ -207,11 +207,11 @@ def test_downgrade_round_trips_the_rows(db_url):
     _fixture(db_url)
     turns_before = _rows(db_url, TURNS_0001)
     threads_before = _rows(db_url, THREADS_0001)
-    assert upgrade(db_url) == "0002"
+    assert upgrade(db_url, "0002") == "0002"
     assert downgrade(db_url, "0001") == "0001"
     assert _rows(db_url, TURNS_0001) == turns_before
     assert _rows(db_url, THREADS_0001) == threads_before
-    assert upgrade(db_url) == "0002"
+    assert upgrade(db_url, "0002") == "0002"
     with Store(db_url, auto_upgrade=False) as store:
         assert store.verify("long") == 300
 
