@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report and args.only:
         parser.error("--report keeps a whole run: use it without --only")
     rows: list[dict[str, Any]] = []
+    ran: list[str] = []
+    failed: dict[str, str] = {}
     started = time.perf_counter()
     for name in args.only or MODULES:
         try:
@@ -110,7 +112,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             raise
         print(f"running {name}...", file=sys.stderr, flush=True)
-        for r in module.run(quick=args.quick):
+        ran.append(name)
+        try:
+            results = module.run(quick=args.quick)
+        except Exception as exc:  # a broken module must not hide the others' figures
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            print(f"  {name} failed: {failed[name]}", file=sys.stderr)
+            continue
+        for r in results:
             rows.append({"module": name, **r})
     previous = None
     if args.compare:
@@ -123,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in missed:
         print(f"  missed: {name}")
     env = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-           "machine": platform.machine(), "cpus": os.cpu_count(), "quick": args.quick}
+           "machine": platform.machine(), "cpus": os.cpu_count(), "quick": args.quick,
+           "modules": [m for m in ran if m not in failed], "failed": failed}
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({"environment": env, "elapsed_s": round(elapsed, 1), "rows": rows}, fh,
@@ -134,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {write_report(rows, env, elapsed, quick=args.quick)}", file=sys.stderr)
         for path in update_docs():
             print(f"updated {path}", file=sys.stderr)
+    if failed:
+        return 1
     return 1 if args.strict and missed else 0
 
 

@@ -120,10 +120,16 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[Any]]) -> str:
 def _environment(report: Report) -> str:
     env = report.get("environment", {})
     kind = "`--quick` run" if env.get("quick") else "full run"
-    return (
+    text = (
         f"{kind}: Python {env.get('python', '?')}, SQLite {env.get('sqlite', '?')}, "
         f"{env.get('machine', '?')}, {report.get('elapsed_s', '?')} s wall time"
     )
+    failed = env.get("failed") or {}
+    if failed:
+        text += " (not run, it failed: " + "; ".join(
+            f"{name}: {_cell(why)[:120]}" for name, why in sorted(failed.items())
+        ) + ")"
+    return text
 
 
 # -- the regions --------------------------------------------------------------------------
@@ -162,12 +168,17 @@ def _targets(full: Report | None, quick: Report | None) -> str:
     return f"From the {_environment(report)}; {missed} missed:\n\n{table}"
 
 
+def _modules(report: Report) -> str:
+    failed = report.get("environment", {}).get("failed") or {}
+    return f" (without {', '.join(sorted(failed))}, which failed)" if failed else ""
+
+
 def _runtime(full: Report | None, quick: Report | None) -> str:
     parts = []
     if full is not None:
-        parts.append(f"the full run took {full.get('elapsed_s', '?')} s")
+        parts.append(f"the full run took {full.get('elapsed_s', '?')} s{_modules(full)}")
     if quick is not None:
-        parts.append(f"`--quick` took {quick.get('elapsed_s', '?')} s")
+        parts.append(f"`--quick` took {quick.get('elapsed_s', '?')} s{_modules(quick)}")
     if not parts:
         return "No run is recorded yet.\n"
     return "Measured (wall time, last committed reports): " + "; ".join(parts) + ".\n"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadPage
+from convo.store._search import SearchHit
 from convo.store._sync import Store
 from convo.store.migrate import current_revision, downgrade, head_revision, upgrade
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncStore",
+    "SearchHit",
     "Store",
     "ThreadInfo",
     "ThreadPage",

@@ -28,6 +28,8 @@ from convo.store._errors import MAX_ATTEMPTS, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only_async, open_target, read_only_candidates
+from convo.store._search import SearchHit
+from convo.store._search import search as search_turns
 from convo.store._sql import Statements, Tx, statements_for
 from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id
 from convo.store.migrate import ensure_schema
@@ -337,6 +339,23 @@ class AsyncStore:
             ),
             write=False,
         )
+
+    async def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
+        """The turns whose text has every word of ``text``, best match first.
+
+        Uses the database's full-text search (SQLite FTS5, PostgreSQL
+        ``tsvector`` with a GIN index); words are matched whole, without
+        stemming; the query has no syntax (quotes and operators are text).
+
+        Args:
+            text: the words to look for.
+            limit: at most this many hits.
+
+        Returns:
+            One ``SearchHit`` per matching turn: its id, index, role, origin,
+            a snippet with the matches in ``[...]``, and the threads holding it.
+        """
+        return await self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
 
     async def history(self, thread_id: str) -> ThreadTree:
         """The fork tree around ``thread_id`` (see ``Store.history``).

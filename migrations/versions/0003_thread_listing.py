@@ -1,4 +1,4 @@
-"""Indexes for listing threads page by page, filtered and ordered.
+"""Indexes for listing threads page by page, and full-text search of turns.
 
 Revision ID: 0003
 Revises: 0002
@@ -16,12 +16,45 @@ serves one order (or filter) so a page costs O(page), not O(threads):
 
 ``forked_from`` is served by ``ix_threads_forked_from_thread`` (0001).
 
+``Store.search(text)`` uses the database's own full-text search over the
+text of each turn (its text blocks, or its string content):
+
+* SQLite: an FTS5 table ``turns_search`` (rowid = ``turns.rid``) kept by
+  two triggers on ``turns`` (insert, delete), filled here from every row;
+* PostgreSQL: an immutable SQL function ``convo_turn_text(content)`` and a
+  GIN index ``ix_turns_search`` on ``to_tsvector('simple', ...)`` of it
+  (``simple``: no stemming, the same for every language).
+
 Self-contained: only ``op`` calls on the tables as they are at 0002.
 """
 
 from __future__ import annotations
 
 from alembic import op
+
+# The text of a turn, from its content column (compact JSON: a string, or an
+# array of blocks whose text blocks count). Repeated in the store's search
+# query: a revision never imports convo.
+_SQLITE_TEXT = """CASE
+  WHEN NOT json_valid({c}) THEN ''
+  WHEN json_type({c}) = 'text' THEN json_extract({c}, '$')
+  ELSE coalesce((SELECT group_concat(json_extract(b.value, '$.text'), ' ')
+                 FROM json_each({c}) AS b
+                 WHERE json_extract(b.value, '$.type') = 'text'), '')
+END"""
+
+_PG_FUNCTION = """
+CREATE FUNCTION convo_turn_text(content text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE jsonb_typeof(content::jsonb)
+    WHEN 'string' THEN content::jsonb #>> '{}'
+    WHEN 'array' THEN coalesce((
+      SELECT string_agg(b ->> 'text', ' ')
+      FROM jsonb_array_elements(content::jsonb) AS b
+      WHERE b ->> 'type' = 'text'), '')
+    ELSE '' END
+$$
+"""
 
 revision = "0003"
 down_revision = "0002"
@@ -33,9 +66,39 @@ def upgrade() -> None:
     op.create_index("ix_threads_listing_updated", "threads", ["updated_at", "id"])
     op.create_index("ix_threads_listing_created", "threads", ["created_at", "id"])
     op.create_index("ix_threads_title", "threads", ["title", "updated_at", "id"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_FUNCTION)
+        op.execute(
+            "CREATE INDEX ix_turns_search ON turns "
+            "USING gin (to_tsvector('simple', convo_turn_text(content)))"
+        )
+        return
+    op.execute("CREATE VIRTUAL TABLE turns_search USING fts5(text)")
+    op.execute(
+        "INSERT INTO turns_search (rowid, text) SELECT rid, "
+        + _SQLITE_TEXT.format(c="content")
+        + " FROM turns"
+    )
+    op.execute(
+        "CREATE TRIGGER turns_search_insert AFTER INSERT ON turns BEGIN "
+        "INSERT INTO turns_search (rowid, text) VALUES (new.rid, "
+        + _SQLITE_TEXT.format(c="new.content")
+        + "); END"
+    )
+    op.execute(
+        "CREATE TRIGGER turns_search_delete AFTER DELETE ON turns BEGIN "
+        "DELETE FROM turns_search WHERE rowid = old.rid; END"
+    )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_turns_search")
+        op.execute("DROP FUNCTION convo_turn_text(text)")
+    else:
+        op.execute("DROP TRIGGER turns_search_delete")
+        op.execute("DROP TRIGGER turns_search_insert")
+        op.execute("DROP TABLE turns_search")
     op.drop_index("ix_threads_title", table_name="threads")
     op.drop_index("ix_threads_listing_created", table_name="threads")
     op.drop_index("ix_threads_listing_updated", table_name="threads")

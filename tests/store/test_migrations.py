@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, inspect
 from convo.errors import SchemaVersionError, StoreError
 from convo.store import Store, current_revision, downgrade, head_revision, upgrade
 from convo.store.migrate import ensure_schema, migrations_dir
-from convo.store.schema import VERSION_TABLE, metadata
+from convo.store.schema import VERSION_TABLE, include_object, metadata
 
 from .conftest import FILE_BACKENDS, chat
 
@@ -72,7 +72,12 @@ def test_migrated_schema_matches_the_models(db_url):
     """alembic check: the migrations build exactly what schema.py describes."""
     with Store(db_url) as store, store.engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            conn,
+            opts={
+                "version_table": VERSION_TABLE,
+                "compare_type": True,
+                "include_object": include_object,
+            },
         )
         assert compare_metadata(context, metadata) == []
 
