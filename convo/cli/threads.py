@@ -14,7 +14,7 @@ from convo.cli.app import DEFAULT_DB, EXIT_INTEGRITY, App, describe_error, main,
 from convo.cli.render import progress, threads_table, token_counts, tree_view, turns_table
 from convo.errors import HashMismatchError, TurnNotFoundError
 
-__all__ = ["db", "delete", "fork", "gc", "show", "threads", "tree", "tree_of", "verify"]
+__all__ = ["db", "delete", "fork", "gc", "search", "show", "threads", "tree", "tree_of", "verify"]
 
 
 @main.command()
@@ -216,3 +216,29 @@ def current(app: App) -> None:
     if revision is None:
         state = "no convo schema yet (created by the first command that writes)"
     click.echo(f"{revision or '-'} (convo head {head}: {state})")
+
+
+@main.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many turns.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_app
+def search(app: App, words: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Find the turns whose text has every one of WORDS (full-text search)."""
+    hits = app.store(read_only=True).search(" ".join(words), limit=limit)
+    if as_json:
+        import json
+
+        for hit in hits:
+            click.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
+        return
+    if not hits:
+        app.out.print(f"no turn has {escape(' '.join(words))!r}")
+        return
+    for hit in hits:
+        where = ", ".join(escape(t) for t in hit.threads)
+        app.out.print(
+            f"[bold]{where}[/] #{hit.index} [dim]{hit.role} ({hit.origin})[/] "
+            f"{escape(' '.join(hit.snippet.split()))}"
+        )

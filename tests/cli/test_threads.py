@@ -210,3 +210,15 @@ def test_show_width_holds_when_piped(run: Any, store: Store) -> None:
     )
     assert text[:99] in shown
     assert "1 turn ·" in result.stdout
+
+
+def test_search_command(run: Any, seeded: Conversation, store: Store) -> None:
+    """convo search WORDS prints each matching turn with its threads; --json too."""
+    store.fork("t1", at=3, new_id="t1b")
+    result = run("search", "describe", "LLMs")
+    assert result.exit_code == 0, result.output
+    assert "t1, t1b #2 user (human)" in result.stdout and "[describe]" in result.stdout
+    as_json = run("search", "tokens", "--json")
+    (line,) = as_json.stdout.splitlines()
+    assert json.loads(line)["threads"] == ["t1"]
+    assert "no turn has" in run("search", "zebra").stdout
