@@ -178,6 +178,11 @@ def test_doc_block_runs(
     unknown = block.flags - FLAGS
     assert not unknown, f"{block.name}: unknown fence words {sorted(unknown)}"
     monkeypatch.chdir(tmp_path)
+    # A block may register a model profile (README: "Register your own"):
+    # the registry is process-wide, so each block gets a copy of it.
+    from convo import models
+
+    monkeypatch.setattr(models, "_profiles", dict(models._profiles))
     if "fake-api" in block.flags:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", request.getfixturevalue("fake_api"))
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-doc-example-key")

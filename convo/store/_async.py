@@ -24,7 +24,7 @@ from convo.conversation import Conversation
 from convo.errors import ConflictError, StoreError
 from convo.store import _ops
 from convo.store._engine import DEFAULT_BUSY_TIMEOUT, StoreURL, make_async_engine
-from convo.store._errors import MAX_ATTEMPTS, retryable, translate
+from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only_async, open_target, read_only_candidates
@@ -136,6 +136,8 @@ class AsyncStore:
                         await connection.run_sync(
                             lambda sync: ensure_schema(sync, auto_upgrade=auto_upgrade)
                         )
+                except UnicodeDecodeError as exc:
+                    raise damaged_text(exc) from exc
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
                 self._ready = True
@@ -163,6 +165,8 @@ class AsyncStore:
                     again = retryable(exc) or (exc.connection_invalidated and attempt == 1)
                     if not again or attempt >= MAX_ATTEMPTS:
                         raise translate(exc, attempts=attempt) from exc
+                except UnicodeDecodeError as exc:
+                    raise damaged_text(exc) from exc
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
             await asyncio.sleep(backoff(attempt))

@@ -210,7 +210,7 @@ def check_in(connection: Connection) -> None:
 
 def open_read_only(target: StoreURL, make: Callable[[StoreURL], Engine]) -> Engine:
     """A checked read-only engine for ``target`` (``make(url)`` builds one)."""
-    from convo.store._errors import translate
+    from convo.store._errors import damaged_text, translate
 
     candidates = read_only_candidates(target)
     for number, candidate in enumerate(candidates, 1):
@@ -218,6 +218,9 @@ def open_read_only(target: StoreURL, make: Callable[[StoreURL], Engine]) -> Engi
         try:
             with engine.connect() as connection:
                 check_in(connection)
+        except UnicodeDecodeError as exc:
+            engine.dispose()
+            raise damaged_text(exc) from exc
         except sa_exc.SQLAlchemyError as exc:
             engine.dispose()
             if number < len(candidates) and worth_another_try(exc):
@@ -234,7 +237,7 @@ async def open_read_only_async(
     target: StoreURL, make: Callable[[StoreURL], AsyncEngine]
 ) -> AsyncEngine:
     """The ``AsyncStore`` twin of :func:`open_read_only`."""
-    from convo.store._errors import translate
+    from convo.store._errors import damaged_text, translate
 
     candidates = read_only_candidates(target)
     for number, candidate in enumerate(candidates, 1):
@@ -242,6 +245,9 @@ async def open_read_only_async(
         try:
             async with engine.connect() as connection:
                 await connection.run_sync(check_in)
+        except UnicodeDecodeError as exc:
+            await engine.dispose()
+            raise damaged_text(exc) from exc
         except sa_exc.SQLAlchemyError as exc:
             await engine.dispose()
             if number < len(candidates) and worth_another_try(exc):
@@ -261,7 +267,7 @@ def read_only_revision(url: str | os.PathLike[str] | URL | None) -> str | None:
     creates the file or switches it to WAL.
     """
     from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_sync_engine
-    from convo.store._errors import translate
+    from convo.store._errors import damaged_text, translate
     from convo.store.migrate import database_revision
 
     candidates = read_only_candidates(open_target(url, asyncio=False, read_only=True))
@@ -274,6 +280,8 @@ def read_only_revision(url: str | os.PathLike[str] | URL | None) -> str | None:
                 connection.execution_options(convo_begin="DEFERRED")
                 with connection.begin():
                     return database_revision(connection)
+        except UnicodeDecodeError as exc:
+            raise damaged_text(exc) from exc
         except sa_exc.SQLAlchemyError as exc:
             if number < len(candidates) and worth_another_try(exc):
                 continue

@@ -31,7 +31,7 @@ from convo.store._engine import (
     keep_inherited,
     make_sync_engine,
 )
-from convo.store._errors import MAX_ATTEMPTS, retryable, translate
+from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only, open_target
@@ -149,6 +149,9 @@ class Store:
                 self._statements = statements_for(engine.dialect)
                 with engine.connect() as connection:
                     ensure_schema(connection, auto_upgrade=auto_upgrade)
+            except UnicodeDecodeError as exc:
+                engine.dispose()
+                raise damaged_text(exc) from exc
             except SQLAlchemyError as exc:
                 engine.dispose()
                 raise translate(exc) from exc
@@ -199,6 +202,8 @@ class Store:
             pass
         try:
             return self._engine.raw_connection()
+        except UnicodeDecodeError as exc:
+            raise damaged_text(exc) from exc
         except SQLAlchemyError as exc:
             raise translate(exc) from exc
 
@@ -225,6 +230,8 @@ class Store:
                     again = retryable(exc) or (exc.connection_invalidated and attempt == 1)
                     if not again or attempt >= MAX_ATTEMPTS:
                         raise translate(exc, attempts=attempt) from exc
+                except UnicodeDecodeError as exc:
+                    raise damaged_text(exc) from exc
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
                 finally:

@@ -221,7 +221,9 @@ def _integrity_ok(path: Path) -> bool | None:
             return db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         finally:
             db.close()
-    except sqlite3.Error:
+    # The check's own report can quote damaged FTS5 pages (the search index
+    # of migration 0003), which Python's sqlite3 fails to decode: unknown.
+    except (sqlite3.Error, UnicodeDecodeError):
         return None
 
 

@@ -38,21 +38,39 @@ from alembic import op
 _SQLITE_TEXT = """CASE
   WHEN NOT json_valid({c}) THEN ''
   WHEN json_type({c}) = 'text' THEN json_extract({c}, '$')
-  ELSE coalesce((SELECT group_concat(json_extract(b.value, '$.text'), ' ')
+  WHEN json_type({c}) <> 'array' THEN ''
+  ELSE coalesce((SELECT group_concat(
+                   CASE WHEN b.type = 'object' THEN json_extract(b.value, '$.text') END, ' ')
                  FROM json_each({c}) AS b
-                 WHERE json_extract(b.value, '$.type') = 'text'), '')
+                 WHERE CASE WHEN b.type = 'object'
+                       THEN json_extract(b.value, '$.type') END = 'text'), '')
 END"""
 
+# plpgsql, to catch what jsonb refuses (text that is not JSON after a
+# damaged edit, a \u0000 escape): such a turn indexes as no text, it never
+# makes the write fail.
 _PG_FUNCTION = """
 CREATE FUNCTION convo_turn_text(content text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE jsonb_typeof(content::jsonb)
-    WHEN 'string' THEN content::jsonb #>> '{}'
-    WHEN 'array' THEN coalesce((
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  doc jsonb;
+BEGIN
+  BEGIN
+    doc := content::jsonb;
+  EXCEPTION WHEN others THEN
+    RETURN '';
+  END;
+  IF jsonb_typeof(doc) = 'string' THEN
+    RETURN doc #>> '{}';
+  END IF;
+  IF jsonb_typeof(doc) = 'array' THEN
+    RETURN coalesce((
       SELECT string_agg(b ->> 'text', ' ')
-      FROM jsonb_array_elements(content::jsonb) AS b
-      WHERE b ->> 'type' = 'text'), '')
-    ELSE '' END
+      FROM jsonb_array_elements(doc) AS b
+      WHERE jsonb_typeof(b) = 'object' AND b ->> 'type' = 'text'), '');
+  END IF;
+  RETURN '';
+END
 $$
 """
 
