@@ -228,3 +228,16 @@ def test_read_only_store_on_postgresql_reads_and_the_server_refuses_writes(pg_ad
                 pytest.raises(Exception, match="read-only transaction"),
             ):
                 connection.exec_driver_sql("DELETE FROM threads")
+
+
+@pytest.mark.postgres
+def test_a_search_path_without_a_schema_is_one_clear_error():
+    """PostgreSQL with a search_path naming no existing schema: the error
+    says so and how to fix it (not 'no schema has been selected')."""
+    from tests.store.conftest import PG_SKIP, pg_url, with_search_path
+
+    url = pg_url()
+    if url is None:
+        pytest.skip(PG_SKIP)
+    with pytest.raises(StoreError, match=r"search_path.*CREATE SCHEMA"):
+        Store(with_search_path(url, "convo_no_such_schema_here"))
