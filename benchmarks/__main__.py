@@ -2,7 +2,10 @@
 
 Each figure is a median over several runs with its spread; each ratio is
 convo against a baseline measured in the same run.  ``--json FILE`` writes
-the rows so two runs can be compared (``--compare OLD.json``).
+the rows so two runs can be compared (``--compare OLD.json``).  ``--report``
+keeps the run in ``benchmarks/results/`` and regenerates the figures in
+README.md and docs/ from it (``benchmarks.report``); ``--render`` only
+regenerates them from the committed reports.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sqlite3
 import sys
@@ -83,8 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON")
     parser.add_argument("--compare", metavar="FILE", help="compare with an earlier --json file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--report", action="store_true",
+                        help="keep this run in benchmarks/results/ and regenerate the docs' figures")
+    parser.add_argument("--render", action="store_true",
+                        help="only regenerate the docs' figures from benchmarks/results/")
     args = parser.parse_args(argv)
+    if args.render:
+        from benchmarks.report import update_docs
+
+        for path in update_docs():
+            print(f"updated {path}", file=sys.stderr)
+        return 0
+    if args.report and args.only:
+        parser.error("--report keeps a whole run: use it without --only")
     rows: list[dict[str, Any]] = []
+    ran: list[str] = []
+    failed: dict[str, str] = {}
     started = time.perf_counter()
     for name in args.only or MODULES:
         try:
@@ -94,7 +112,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             raise
         print(f"running {name}...", file=sys.stderr, flush=True)
-        for r in module.run(quick=args.quick):
+        ran.append(name)
+        try:
+            results = module.run(quick=args.quick)
+        except Exception as exc:  # a broken module must not hide the others' figures
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            print(f"  {name} failed: {failed[name]}", file=sys.stderr)
+            continue
+        for r in results:
             rows.append({"module": name, **r})
     previous = None
     if args.compare:
@@ -106,11 +131,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(rows)} figures in {elapsed:.0f} s; targets missed: {len(missed)}")
     for name in missed:
         print(f"  missed: {name}")
+    env = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+           "machine": platform.machine(), "cpus": os.cpu_count(), "quick": args.quick,
+           "modules": [m for m in ran if m not in failed], "failed": failed}
     if args.json:
-        env = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-               "machine": platform.machine(), "quick": args.quick}
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"environment": env, "rows": rows}, fh, indent=2)
+            json.dump({"environment": env, "elapsed_s": round(elapsed, 1), "rows": rows}, fh,
+                      indent=2)
+    if args.report:
+        from benchmarks.report import update_docs, write_report
+
+        print(f"wrote {write_report(rows, env, elapsed, quick=args.quick)}", file=sys.stderr)
+        for path in update_docs():
+            print(f"updated {path}", file=sys.stderr)
+    if failed:
+        return 1
     return 1 if args.strict and missed else 0
 
 

@@ -67,6 +67,7 @@ from convo.errors import (
     ContentTooLargeError,
     ConvoError,
     DatabaseLockedError,
+    ForkPointError,
     GatewayTimeoutError,
     HashMismatchError,
     HTTPNotImplementedError,
@@ -96,6 +97,7 @@ from convo.errors import (
     TurnNotFoundError,
     UnprocessableEntityError,
 )
+from convo.jsonl import export_jsonl, import_jsonl
 from convo.models import ModelProfile, Prices, profile_for, register_profile
 from convo.response_info import ResponseInfo, Usage, response_info
 from convo.rules import RULES, Rule, version_rules, without_removed_params
@@ -126,7 +128,7 @@ if TYPE_CHECKING:
         TurnEnd,
         tool_schema,
     )
-    from convo.store import AsyncStore, Store, ThreadInfo
+    from convo.store import AsyncStore, Store, ThreadInfo, ThreadPage, ThreadTree
     from convo.transport import (
         AnthropicTransport,
         AsyncAnthropicTransport,
@@ -165,6 +167,8 @@ _LAZY = {
     "ThreadInfo": "convo.store",
     "AnthropicTransport": "convo.transport",
     "AsyncAnthropicTransport": "convo.transport",
+    "ThreadTree": "convo.store",
+    "ThreadPage": "convo.store",
     "AsyncCassetteTransport": "convo.transport",
     "AsyncHTTPTransport": "convo.transport",
     "AsyncScriptedTransport": "convo.transport",
@@ -243,6 +247,7 @@ __all__ = [
     "DatabaseLockedError",
     "GatewayTimeoutError",
     "HTTPNotImplementedError",
+    "ForkPointError",
     "DocumentBlock",
     "FallbackBlock",
     "FileSource",
@@ -307,6 +312,8 @@ __all__ = [
     "ToolLoopError",
     "ToolRan",
     "ToolReferenceBlock",
+    "ThreadPage",
+    "ThreadTree",
     "ToolResultBlock",
     "ToolSchemaError",
     "ToolSearchToolResultBlock",
@@ -328,6 +335,8 @@ __all__ = [
     "__version__",
     "inputs",
     "accumulate",
+    "export_jsonl",
+    "import_jsonl",
     "profile_for",
     "plan_cache",
     "apply_cache_plan",

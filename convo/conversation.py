@@ -828,8 +828,50 @@ class Conversation:
         return (_rebuild, (self.turns, self._system, self._policy))
 
     def __repr__(self) -> str:
-        system = "" if self._system is None else ", system=..."
-        return f"Conversation({len(self)} turns, head={self.head_id}{system}, policy={self._policy!r})"
+        # Readable in a failing Hypothesis example, and bounded whatever the
+        # history: at most REPR_TURNS turns, each clipped to a short preview.
+        turns = self.turns
+        n = len(turns)
+        if n <= REPR_TURNS:
+            shown: list[str] = [_turn_preview(t) for t in turns]
+        else:
+            head_part = [_turn_preview(t) for t in turns[: REPR_TURNS - 2]]
+            tail_part = [_turn_preview(t) for t in turns[-2:]]
+            shown = [*head_part, f"... {n - REPR_TURNS} more ...", *tail_part]
+        body = f"{n} turn{'s' if n != 1 else ''}" + (": " + ", ".join(shown) if shown else "")
+        head = "" if self.head_id is None else f", head={self.head_id[:15]}..."
+        system = ""
+        if self._system is not None:
+            text = self._system if isinstance(self._system, str) else " ".join(
+                b.text for b in self._system
+            )
+            system = f", system={_clip(text)!r}"
+        return f"Conversation({body}{head}{system}, policy={self._policy!r})"
+
+
+REPR_TURNS = 6
+"""A Conversation's repr shows at most this many turns (the first and the last)."""
+_REPR_TEXT = 24
+
+
+def _clip(text: str, limit: int = _REPR_TEXT) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _turn_preview(turn: Turn) -> str:
+    """``user 'Hello'``, ``assistant [tool_use get_weather]``: role and short content."""
+    parts: list[str] = []
+    for block in turn.blocks[:3]:
+        if isinstance(block, TextBlock):
+            parts.append(repr(_clip(block.text)))
+        else:
+            name = getattr(block, "name", None)
+            kind = getattr(type(block), "TYPE", None) or getattr(block, "type", None) or "block"
+            parts.append(f"[{kind}{' ' + _clip(name, 16) if isinstance(name, str) else ''}]")
+    if len(turn.blocks) > 3:
+        parts.append(f"+{len(turn.blocks) - 3} blocks")
+    return f"{turn.role} {' '.join(parts) if parts else '(empty)'}"
 
 
 def _request_fingerprint(request: Mapping[str, Any], parent: str | None) -> dict[str, str | None]:

@@ -10,6 +10,7 @@ The tree::
     │   ├── ConflictError                      .thread_id, .stored_head, .attempted_head
     │   ├── ThreadNotFoundError(StoreError, LookupError)   .thread_id
     │   ├── ThreadExistsError                  .thread_id
+    │   ├── ForkPointError(StoreError, IndexError)   .thread_id, .at, .length
     │   ├── TurnNotFoundError(StoreError, LookupError)     .turn_id
     │   ├── HashMismatchError                  .turn_id, .thread_id
     │   ├── IntegrityError                     .thread_id, .turn_id (a damaged chain)
@@ -80,6 +81,7 @@ __all__ = [
     "DatabaseLockedError",
     "GatewayTimeoutError",
     "HTTPNotImplementedError",
+    "ForkPointError",
     "HashMismatchError",
     "IntegrityError",
     "InternalServerError",
@@ -255,6 +257,31 @@ class TurnNotFoundError(StoreError, LookupError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.turn_id,))
+
+
+class ForkPointError(StoreError, IndexError):
+    """A fork point outside the thread: ``at`` must be within ``-length..length``."""
+
+    thread_id: str
+    at: int
+    length: int
+
+    def __init__(self, thread_id: str, *, at: int, length: int) -> None:
+        super().__init__(
+            f"cannot fork thread {thread_id!r} at {at}: it has {length} "
+            f"turn{'s' if length != 1 else ''} (use 0 to {length}, or -{length} to -1 "
+            "from the end)",
+            thread_id=thread_id,
+            at=at,
+            length=length,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_fork_point, (type(self), self.thread_id, self.at, self.length))
+
+
+def _rebuild_fork_point(cls: type[ForkPointError], thread_id: str, at: int, length: int) -> Any:
+    return cls(thread_id, at=at, length=length)
 
 
 class HashMismatchError(StoreError):

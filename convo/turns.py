@@ -320,6 +320,20 @@ class Turn:
             f"blocks={len(self.blocks)}, text={preview!r})"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict: ``id``, ``parent_id``, ``role``,
+        ``origin``, ``content`` (exactly as sent) and ``meta``."""
+        from convo._frozen import thaw
+
+        return {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "role": self.role,
+            "origin": self.origin,
+            "content": thaw(self.content),
+            "meta": thaw(self.meta),
+        }
+
 
 def _rebuild_turn(
     id: str, parent_id: str | None, role: str, origin: str, content_text: str, meta_text: str

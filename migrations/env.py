@@ -20,7 +20,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from convo.store.schema import VERSION_TABLE, metadata
+from convo.store.schema import VERSION_TABLE, include_object, metadata
 
 config = context.config
 target_metadata = metadata
@@ -36,6 +36,7 @@ def _configure(**kwargs: object) -> None:
         version_table=VERSION_TABLE,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -706,3 +706,74 @@ def test_text_block_content_is_accepted(store: Store) -> None:
         {"type": "text", "text": "Look:"},
         {"type": "text", "text": "twice"},
     ]
+
+
+# -- the first hour: a fork at an odd turn, custom streams ---------------------
+
+
+def test_send_after_a_fork_at_an_odd_turn_says_to_respond(store: Store) -> None:
+    """A thread ending with an unanswered prompt refuses send() with a hint
+    naming respond(), and respond() then sends it."""
+    chat = new_chat(store, ["One", "Two", "Other"])
+    chat.send("1")
+    chat.send("2")
+    branch = chat.fork(at=3, new_thread="odd")
+    with pytest.raises(RuleError) as caught:
+        branch.send("another way")
+    assert caught.value.rule == "roles-alternate" and caught.value.index == 3
+    assert "chat.respond()" in str(caught.value) and "merge" not in str(caught.value)
+    assert len(store.load("odd")) == 3
+    assert branch.respond().text == "Other"
+    assert len(store.load("odd")) == 4
+
+
+def test_stream_may_be_a_generator_or_a_context_manager(store: Store) -> None:
+    """Chat streams from a transport whose stream() is a plain generator and
+    from one whose stream() is a @contextmanager, and closes both."""
+    from contextlib import contextmanager
+
+    from convo.transport import message_events
+
+    closed: list[str] = []
+
+    class Generating(ScriptedTransport):
+        def stream(self, payload):  # type: ignore[override]
+            def events():
+                try:
+                    yield from message_events(message("from a generator"))
+                finally:
+                    closed.append("generator")
+
+            return events()
+
+    class Managing(ScriptedTransport):
+        @contextmanager
+        def stream(self, payload):  # type: ignore[override]
+            try:
+                yield iter(message_events(message("from a context manager")))
+            finally:
+                closed.append("context manager")
+
+    first = Chat(store, Generating([]), "g", model=MODEL).send("hi", stream=True)
+    second = Chat(store, Managing([]), "m", model=MODEL).send("hi", stream=True)
+    assert (first.text, second.text) == ("from a generator", "from a context manager")
+    assert closed == ["generator", "context manager"]
+
+
+async def test_async_stream_may_be_an_async_context_manager(astore: AsyncStore) -> None:
+    """AsyncChat accepts an async iterator or an async context manager from stream()."""
+    from contextlib import asynccontextmanager
+
+    from convo.transport import message_events
+
+    class Managing(AsyncScriptedTransport):
+        @asynccontextmanager
+        async def stream(self, payload):  # type: ignore[override]
+            async def events():
+                for event in message_events(message("async managed")):
+                    yield event
+
+            yield events()
+
+    chat = await AsyncChat.open(astore, Managing([]), "am", model=MODEL)
+    assert (await chat.send("hi", stream=True)).text == "async managed"

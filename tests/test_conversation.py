@@ -258,3 +258,22 @@ def test_reversed_turns_walks_newest_first():
     c = Conversation().user("a").assistant("b").user("c")
     assert list(c.reversed_turns()) == list(reversed(c.turns))
     assert list(Conversation().reversed_turns()) == []
+
+
+def test_repr_shows_roles_and_short_content_bounded():
+    """A failing Hypothesis example is readable: roles and clipped content of
+    the first and last turns, and the repr stays short however long the history."""
+    from convo import ToolUseBlock
+
+    c = Conversation("You are terse.").user("What is the weather in Paris today?")
+    c = c.append("assistant", [ToolUseBlock("toolu_1", "get_weather", {})], origin="model")
+    text = repr(c)
+    assert "user 'What is the weather in" in text and "assistant [tool_use get_weather]" in text
+    assert "system='You are terse.'" in text
+    long = Conversation()
+    for i in range(500):
+        long = long.user(f"question {i} " + "x" * 5000).assistant(f"answer {i} " + "y" * 5000)
+    text = repr(long)
+    assert len(text) < 700
+    assert "1000 turns" in text and "question 0" in text and "answer 499" in text
+    assert "... 994 more ..." in text

@@ -92,3 +92,14 @@ def test_status_classes_are_exported_as_the_sdk_names_them():
     assert issubclass(convo.ServiceUnavailableError, convo.InternalServerError)
     assert issubclass(convo.OverloadedError, convo.InternalServerError)
     assert issubclass(convo.ConflictError, convo.StoreError)
+
+
+def test_first_hour_names_are_exported():
+    """ThreadTree, the JSONL functions and ForkPointError are public, from convo itself."""
+    from convo.jsonl import export_jsonl, import_jsonl
+    from convo.store import ThreadTree
+
+    assert convo.ThreadTree is ThreadTree
+    assert (convo.export_jsonl, convo.import_jsonl) == (export_jsonl, import_jsonl)
+    for name in ("ThreadTree", "ThreadInfo", "export_jsonl", "import_jsonl", "ForkPointError"):
+        assert name in convo.__all__

@@ -220,12 +220,12 @@ def test_keep_first_ending_in_an_open_tool_call_cannot_be_cut():
         trim(c, count(c) - 1, keep_first=2)
 
 
-def test_keep_first_must_be_in_range():
-    """keep_first outside 0..len is a ValueError."""
+def test_keep_first_must_not_be_negative():
+    """A negative keep_first is a ValueError; one past the length pins everything."""
     c = agent_chat(2)
     with pytest.raises(ValueError, match="keep_first"):
         trim(c, 10, keep_first=-1)
-    with pytest.raises(ValueError, match="keep_first"):
+    with pytest.raises(BudgetError):
         trim(c, 10, keep_first=len(c) + 1)
 
 
@@ -413,3 +413,17 @@ def test_law_trim_gives_a_valid_fitting_conversation_or_raises(strategy, data):
     event("trimmed")
     assert_valid_trim(c, result, budget, keep_first=keep, synthetic=len(synthetic))
     assert len(c) - (len(result) - len(synthetic)) + keep == min(fitting)
+
+
+def test_keep_first_beyond_the_length_pins_everything():
+    """keep_first larger than the conversation pins all of it: a fitting
+    conversation comes back as it is, one that does not is a BudgetError."""
+    from convo import BudgetError
+
+    short = Conversation("You are a helpful assistant.").user("Hello!")
+    assert trim(short, 50_000, keep_first=2) is short
+    longer = short.assistant("x " * 300).user("y " * 300)
+    with pytest.raises(BudgetError):
+        trim(longer, 20, keep_first=5)
+    with pytest.raises(ValueError, match="0 or more"):
+        trim(short, 50_000, keep_first=-1)

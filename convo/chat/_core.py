@@ -11,7 +11,7 @@ from convo.blocks import Block, TextBlock, ToolResultBlock, ToolUseBlock
 from convo.chat._params import RequestParams, check_request_params, check_reserved
 from convo.chat._settings import ThreadSettings
 from convo.conversation import Conversation, Policy, System
-from convo.errors import ChatStateError
+from convo.errors import ChatStateError, RuleError
 from convo.inputs import check_store_args
 from convo.models import profile_for
 from convo.rules import is_paused
@@ -217,6 +217,17 @@ class _Core:
         origin: Origin,
         meta: Mapping[str, Any] | None,
     ) -> Conversation:
+        head = self.conversation.head
+        if head is not None and head.role == "user" and self.conversation.policy == "strict":
+            # A fork at an odd turn (or an imported payload) ends with a prompt
+            # that was never answered: the way on is to send it, not to merge.
+            raise RuleError(
+                "roles-alternate",
+                "the thread ends with a user turn that has no reply yet: call "
+                "chat.respond() to send it as it is, or fork at an even turn "
+                "(after a reply) to ask something else",
+                index=len(self.conversation),
+            )
         conversation = self.conversation.user(content, origin=origin, meta=meta)
         if prefill is not None:
             conversation = conversation.prefill(prefill)
@@ -419,3 +430,4 @@ def _calls(conversation: Conversation) -> tuple[ToolUseBlock, ...]:
     if head is None or head.role != "assistant":
         return ()
     return tuple(b for b in head.blocks if isinstance(b, ToolUseBlock))
+

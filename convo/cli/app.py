@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -111,16 +112,35 @@ class App:
         self.err = Console(stderr=True, highlight=False)
         self._store: Any = None
 
-    def store(self, url: str | None = None) -> Any:
-        """The ``Store`` on ``--db`` (opened once, closed when the command ends)."""
+    def store(self, url: str | None = None, *, read_only: bool = False) -> Any:
+        """The ``Store`` on ``--db`` (opened once, closed when the command ends).
+
+        Read commands pass ``read_only=True``: they never create a database,
+        migrate one or write to it (``Store(url, read_only=True)``).
+        """
         from convo.store import Store
 
         if url is not None and url != self.db:
             self.close()
             self.db = url
+        if self._store is not None and not read_only and self._store.read_only:
+            self.close()
         if self._store is None:
-            self._store = Store(self.db, busy_timeout=self.busy_timeout)
+            self._store = Store(self.db, busy_timeout=self.busy_timeout, read_only=read_only)
         return self._store
+
+    def database_missing(self) -> bool:
+        """Whether ``--db`` names a SQLite file that does not exist (yet)."""
+        from sqlalchemy import make_url
+
+        try:
+            url = make_url(self.db)
+        except Exception:  # an unreadable URL: the store says so
+            return False
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return False
+        return not Path(database).exists()
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -17,6 +17,7 @@ from convo.cli.app import App, fail, main, pass_app
 from convo.cli.formats import EXPORT_FORMATS, export_jsonl, export_payload, read_import
 from convo.cli.markdown import export_markdown
 from convo.cli.render import progress
+from convo.cli.threads import turns
 from convo.conversation import Conversation
 from convo.inputs import read_document
 
@@ -62,7 +63,7 @@ def export(
     app: App, thread: str, fmt: str, output: str, model: str | None, max_tokens: int | None
 ) -> None:
     """Write THREAD as a payload, JSONL or Markdown."""
-    store = app.store()
+    store = app.store(read_only=True)
     conversation = store.load(thread)
     info = thread_info(store, thread)
     title = info.title if info is not None else None
@@ -94,7 +95,7 @@ def export(
         for line in lines:
             handle.write(line)
             advance(1)
-    app.err.print(f"wrote {len(conversation)} turns of [bold]{escape(thread)}[/] to {escape(str(path))} ({fmt})")
+    app.err.print(f"wrote {turns(len(conversation))} of [bold]{escape(thread)}[/] to {escape(str(path))} ({fmt})")
 
 
 def _write(stream: IO[str], lines: Iterable[str]) -> None:
@@ -126,17 +127,31 @@ def import_(app: App, file: str, thread: str | None, title: str | None) -> None:
             if file == "-":
                 fail("a payload read from stdin needs --as THREAD", 2)
             thread_id = Path(file).stem
-        info = app.store().save(
+        store = app.store()
+        before = thread_info(store, thread_id)
+        info = store.save(
             thread_id,
             imported.conversation,
             title=title or imported.title,
             meta=imported.meta or None,
         )
         advance(1)
-    app.out.print(
-        f"imported {len(imported.conversation)} turns ({imported.format}) into "
-        f"[bold]{escape(thread_id)}[/] (now {info.length} turns)"
-    )
+    total = len(imported.conversation)
+    had = before.length if before is not None else 0
+    added = info.length - had
+    where = f"[bold]{escape(thread_id)}[/]"
+    if before is not None and added == 0:
+        app.out.print(
+            f"nothing new: {where} already has these {turns(total)} ({imported.format}); "
+            "nothing was written"
+        )
+    elif before is not None:
+        app.out.print(
+            f"imported {turns(added)} ({imported.format}) into {where}: "
+            f"{turns(had)} were already there (now {turns(info.length)})"
+        )
+    else:
+        app.out.print(f"imported {turns(total)} ({imported.format}) into new thread {where}")
 
 
 def _read_text(file: str) -> str:

@@ -96,7 +96,9 @@ def turns_table(
     if models:
         table.add_column("model", no_wrap=True)
     table.add_column("stop", no_wrap=True)
-    table.add_column("content", overflow="ellipsis", no_wrap=True, ratio=1)
+    # Folded, not cut: --width characters of content are shown whatever the
+    # terminal (or pipe) width, on as many lines as the column needs.
+    table.add_column("content", overflow="fold", ratio=1)
     turns = conversation.turns
     for i in range(start, len(turns)):
         turn = turns[i]
@@ -167,7 +169,7 @@ def tree_view(
         mark = " [bold yellow]◀[/]" if thread == highlight else ""
         where = "" if at is None else f" [dim]forked at turn {at}[/]"
         count = lengths.get(thread)
-        size = "" if count is None else f" [dim]({count} turns)[/]"
+        size = "" if count is None else f" [dim]({count} turn{'s' if count != 1 else ''})[/]"
         return f"[bold]{_escape(thread)}[/]{size}{where}{mark}"
 
     tree = Tree(label(root, None), guide_style="dim")

@@ -6,6 +6,11 @@ arrives.  ``/quit`` or end of input stops; ``/continue`` continues a reply
 cut off by ``max_tokens`` (or paused by the API); ``/respond`` sends the
 thread as it stands (one that ends with a user turn, e.g. imported).
 
+A line starting with ``/`` is a command, handled here and never sent
+(``//text`` sends ``/text``).  A failed request, a broken rule or a lost
+save prints one ``error:`` line in the user's words and the session goes
+on; the exit code is 1 if any step failed.
+
 The transport is the Messages API over HTTP and needs ``ANTHROPIC_API_KEY``.
 A hidden ``--transport`` option replaces it for tests:
 ``scripted:FILE`` (a JSON list of replies for ``ScriptedTransport``) or
@@ -24,6 +29,7 @@ import click
 
 from convo.cli.app import App, fail, main, pass_app
 from convo.cli.io import thread_info
+from convo.errors import ConvoError
 
 __all__ = ["DEFAULT_CHAT_MODEL", "chat", "make_transport"]
 
@@ -100,6 +106,7 @@ def chat(
             f"[dim]thread [bold]{thread}[/] · {model} · {len(session.conversation)} turns · "
             "/continue, /respond, /quit[/]"
         )
+    failed = False
     try:
         while True:
             if interactive:
@@ -112,11 +119,66 @@ def chat(
                 continue
             if text == "/quit":
                 break
-            _exchange(app, session, text)
+            try:
+                _step(app, session, text)
+            except ConvoError as exc:
+                failed = True
+                click.echo(f"error: {_in_user_words(exc)}", err=True)
     finally:
         close = getattr(transport, "close", None)
         if close is not None:
             close()
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = ("/continue", "/respond", "/quit")
+
+
+def _step(app: App, session: Any, text: str) -> None:
+    """One line: a local command, or a message to send."""
+    if text.startswith("//"):
+        text = text[1:]  # an escaped slash: a message, not a command
+    elif text.startswith("/"):
+        command = text.split()[0]
+        if command not in COMMANDS:
+            click.echo(
+                f"error: unknown command {command}: the commands are {', '.join(COMMANDS)} "
+                "(start a message with // to send a leading /); nothing was sent",
+                err=True,
+            )
+            return
+    head = session.conversation.head
+    if text == "/respond" and (head is None or head.role == "assistant"):
+        click.echo(
+            "error: nothing to respond to: the thread does not end with a message "
+            "waiting for a reply; type a message instead",
+            err=True,
+        )
+        return
+    if not text.startswith("/") and head is not None and head.role == "user":
+        click.echo(
+            "error: the thread ends with a message that has no reply yet: type /respond "
+            "to get the reply first; your new message was not sent",
+            err=True,
+        )
+        return
+    _exchange(app, session, text)
+
+
+def _in_user_words(exc: ConvoError) -> str:
+    """The error as one line, with what to do next, in the CLI's own words."""
+    from convo.errors import ConflictError, TransportError
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, TransportError):
+        return f"{text} (nothing was saved: type your message again to retry)"
+    if isinstance(exc, ConflictError):
+        return (
+            f"{text} (another program changed this thread: your message and its reply are "
+            "stored; run `convo chat` again to continue from the latest turn)"
+        )
+    return text
 
 
 def _exchange(app: App, session: Any, text: str) -> None:

@@ -10,11 +10,11 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from convo.chat._core import _unique  # one naming rule for forks, CLI or Chat
-from convo.cli.app import EXIT_INTEGRITY, App, describe_error, fail, main, pass_app
+from convo.cli.app import DEFAULT_DB, EXIT_INTEGRITY, App, describe_error, main, pass_app
 from convo.cli.render import progress, threads_table, token_counts, tree_view, turns_table
 from convo.errors import HashMismatchError, TurnNotFoundError
 
-__all__ = ["db", "delete", "fork", "gc", "show", "threads", "tree", "tree_of", "verify"]
+__all__ = ["db", "delete", "fork", "gc", "search", "show", "threads", "tree", "tree_of", "verify"]
 
 
 @main.command()
@@ -22,25 +22,19 @@ __all__ = ["db", "delete", "fork", "gc", "show", "threads", "tree", "tree_of", "
 @pass_app
 def threads(app: App, as_json: bool) -> None:
     """List the threads, most recently updated first."""
-    infos = app.store().threads()
+    if app.database_missing() and app.db == DEFAULT_DB:
+        if not as_json:
+            app.out.print(
+                "no threads yet (no database at ./convo.db): try `convo demo` or "
+                "`convo chat THREAD`"
+            )
+        return
+    infos = app.store(read_only=True).threads()
     if as_json:
         import json
 
         for info in infos:
-            click.echo(
-                json.dumps(
-                    {
-                        "id": info.id,
-                        "title": info.title,
-                        "length": info.length,
-                        "head_id": info.head_id,
-                        "forked_from": info.forked_from,
-                        "forked_at": info.forked_at,
-                        "created_at": info.created_at.isoformat(),
-                        "updated_at": info.updated_at.isoformat(),
-                    }
-                )
-            )
+            click.echo(json.dumps(info.to_dict(), ensure_ascii=False))
         return
     if not infos:
         app.out.print("no threads yet: try `convo demo` or `convo chat THREAD`")
@@ -55,7 +49,7 @@ def threads(app: App, as_json: bool) -> None:
 @pass_app
 def show(app: App, thread: str, width: int) -> None:
     """Show a thread's turns: role, origin, tokens, model, stop reason."""
-    store = app.store()
+    store = app.store(read_only=True)
     conversation = store.load(thread)
     info = _info(store, thread)
     counts = token_counts(conversation)
@@ -70,7 +64,12 @@ def show(app: App, thread: str, width: int) -> None:
     known = [c for c in counts if c is not None]
     total = f"~{sum(known)} input tokens (estimate)" if known else "tokens: -"
     head = conversation.head_id or "-"
-    app.out.print(f"[dim]{len(conversation)} turns · {total} · head {head}[/]")
+    app.out.print(f"[dim]{turns(len(conversation))} · {total} · head {head}[/]")
+
+
+def turns(n: int) -> str:
+    """``"1 turn"``, ``"3 turns"``."""
+    return f"{n} turn{'s' if n != 1 else ''}"
 
 
 def _info(store: Any, thread: str) -> Any:
@@ -95,7 +94,7 @@ def tree_of(history: Any, highlight: str | None = None) -> Any:
 @pass_app
 def tree(app: App, thread: str) -> None:
     """Draw the fork tree THREAD belongs to."""
-    app.out.print(tree_of(app.store().history(thread), highlight=thread))
+    app.out.print(tree_of(app.store(read_only=True).history(thread), highlight=thread))
 
 
 @main.command()
@@ -110,21 +109,33 @@ def fork(app: App, thread: str, at: int, new_id: str | None) -> None:
     if new_id is None:
         taken = {info.id for info in store.threads()}
         new_id = _unique(f"{thread}-fork", taken)
-    try:
-        info = store.fork(thread, at=at, new_id=new_id)
-    except IndexError as exc:
-        fail(str(exc))
+    info = store.fork(thread, at=at, new_id=new_id)
     app.out.print(f"forked [bold]{escape(thread)}[/] at turn {info.forked_at} -> "
-                  f"[bold]{escape(info.id)}[/] ({info.length} turns)")
+                  f"[bold]{escape(info.id)}[/] ({turns(info.length)})")
 
 
 @main.command()
 @click.argument("thread")
 @pass_app
 def delete(app: App, thread: str) -> None:
-    """Delete THREAD (its turns stay until `convo gc`)."""
-    app.store().delete(thread)
+    """Delete THREAD (its turns stay until `convo gc`).
+
+    Its forks are kept whole (they share the turns, not the thread): each
+    becomes a thread of its own, no longer "forked from" THREAD.
+    """
+    store = app.store()
+    node = store.history(thread).find(thread)
+    forks = [child.info.id for child in node.children] if node is not None else []
+    store.delete(thread)
     app.out.print(f"deleted [bold]{escape(thread)}[/]")
+    if forks:
+        names = ", ".join(escape(f) for f in forks)
+        app.out.print(
+            f"its {len(forks)} fork{'s' if len(forks) != 1 else ''} ({names}) "
+            f"{'keep' if len(forks) != 1 else 'keeps'} every turn and now "
+            f"{'stand' if len(forks) != 1 else 'stands'} alone (no longer forked from "
+            f"{escape(thread)})"
+        )
 
 
 @main.command()
@@ -135,24 +146,31 @@ def verify(app: App, thread: str | None) -> None:
 
     Exits 5 when a turn no longer hashes to its id.
     """
-    store = app.store()
+    store = app.store(read_only=True)
     ids = [thread] if thread is not None else [info.id for info in store.threads()]
-    bad: list[str] = []
-    turns = 0
+    # One line per damaged turn: a turn shared by a thread and its forks is
+    # reported once, naming every thread that reaches it.
+    damaged: dict[str, tuple[str, list[str]]] = {}
+    count = 0
     with progress(app.err, "verifying", len(ids)) as advance:
         for thread_id in ids:
             try:
-                turns += _verified(store.verify(thread_id), store, thread_id)
+                count += _verified(store.verify(thread_id), store, thread_id)
             except (HashMismatchError, TurnNotFoundError) as exc:
                 if thread is not None:
                     raise
-                bad.append(describe_error(exc)[1])
+                key = getattr(exc, "turn_id", None) or thread_id
+                line, threads = damaged.setdefault(key, (describe_error(exc)[1], []))
+                threads.append(thread_id)
             advance(1)
-    if bad:
-        for line in bad:
-            click.echo(f"error: {line}", err=True)
+    if damaged:
+        for line, threads in damaged.values():
+            also = f" (threads: {', '.join(threads)})" if len(threads) > 1 else ""
+            click.echo(f"error: {line}{also}", err=True)
         raise click.exceptions.Exit(EXIT_INTEGRITY)
-    app.out.print(f"ok: {len(ids)} thread{'s' if len(ids) != 1 else ''}, {turns} turns verified")
+    app.out.print(
+        f"ok: {len(ids)} thread{'s' if len(ids) != 1 else ''}, {turns(count)} verified"
+    )
 
 
 def _verified(result: Any, store: Any, thread_id: str) -> int:
@@ -189,12 +207,38 @@ def upgrade(app: App) -> None:
 @pass_app
 def current(app: App) -> None:
     """Print the database's schema revision (and this convo's)."""
-    from convo.store import current_revision
+    from convo.store._open import read_only_revision
     from convo.store.migrate import head_revision
 
-    revision = current_revision(app.db)
+    revision = read_only_revision(app.db)
     head = head_revision()
     state = "up to date" if revision == head else "needs `convo db upgrade`"
     if revision is None:
-        state = "empty (created on first use)"
+        state = "no convo schema yet (created by the first command that writes)"
     click.echo(f"{revision or '-'} (convo head {head}: {state})")
+
+
+@main.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many turns.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_app
+def search(app: App, words: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Find the turns whose text has every one of WORDS (full-text search)."""
+    hits = app.store(read_only=True).search(" ".join(words), limit=limit)
+    if as_json:
+        import json
+
+        for hit in hits:
+            click.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
+        return
+    if not hits:
+        app.out.print(f"no turn has {escape(' '.join(words))!r}")
+        return
+    for hit in hits:
+        where = ", ".join(escape(t) for t in hit.threads)
+        app.out.print(
+            f"[bold]{where}[/] #{hit.index} [dim]{hit.role} ({hit.origin})[/] "
+            f"{escape(' '.join(hit.snippet.split()))}"
+        )

@@ -14,6 +14,8 @@ it.  See ``docs/store.md``.
 from typing import TYPE_CHECKING, Any
 
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._listing import ThreadPage
+from convo.store._search import SearchHit
 from convo.store._sync import Store
 from convo.store.migrate import current_revision, downgrade, head_revision, upgrade
 
@@ -22,8 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncStore",
+    "SearchHit",
     "Store",
     "ThreadInfo",
+    "ThreadPage",
     "ThreadTree",
     "current_revision",
     "downgrade",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from types import TracebackType
@@ -24,9 +24,13 @@ from convo.conversation import Conversation
 from convo.errors import ConflictError, StoreError
 from convo.inputs import check_store_args
 from convo.store import _ops
-from convo.store._engine import DEFAULT_BUSY_TIMEOUT, make_async_engine, resolve_url
-from convo.store._errors import MAX_ATTEMPTS, retryable, translate
+from convo.store._engine import DEFAULT_BUSY_TIMEOUT, StoreURL, make_async_engine
+from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._listing import ThreadOrder, ThreadPage, list_threads
+from convo.store._open import open_read_only_async, open_target, read_only_candidates
+from convo.store._search import SearchHit
+from convo.store._search import search as search_turns
 from convo.store._sql import Statements, Tx, statements_for
 from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id
 from convo.store.migrate import ensure_schema
@@ -53,6 +57,7 @@ class AsyncStore:
         busy_timeout: as for ``Store``.
         synchronous: as for ``Store``.
         engine_options: extra ``create_async_engine`` keywords.
+        read_only: as for ``Store``: never write, never migrate.
 
     Close it with ``await store.aclose()`` or use ``async with``.
     """
@@ -65,14 +70,29 @@ class AsyncStore:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         synchronous: str = "FULL",
         engine_options: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
-        target = resolve_url(url, asyncio=True)
-        self._engine = make_async_engine(
-            target,
-            busy_timeout=busy_timeout,
-            synchronous=synchronous,
-            engine_options=engine_options,
-        )
+        target = open_target(url, asyncio=True, read_only=read_only)
+        self._read_only = read_only
+
+        def make(candidate: StoreURL) -> AsyncEngine:
+            return make_async_engine(
+                candidate,
+                busy_timeout=busy_timeout,
+                synchronous=synchronous,
+                engine_options=engine_options,
+                read_only=read_only,
+            )
+
+        self._reopen: Callable[[], Awaitable[AsyncEngine]] | None = None
+        if read_only:
+            # The read-only URL is settled when the store opens (mode=ro,
+            # else immutable=1): see convo.store._open.
+            self._reopen = lambda: open_read_only_async(target, make)
+            target_now = read_only_candidates(target)[0]
+        else:
+            target_now = target
+        self._engine = make(target_now)
         self._heads: _ops.Heads = {}
         self._statements = statements_for(self._engine.dialect)
         self._auto_upgrade = auto_upgrade
@@ -105,13 +125,20 @@ class AsyncStore:
         if self._ready:
             return self
         async with self._ready_lock:
-            if not self._ready:
+            if self._reopen is not None:
+                await self._engine.dispose()
+                self._engine = await self._reopen()
+                self._reopen = None
+                self._ready = True
+            elif not self._ready:
                 auto_upgrade = self._auto_upgrade
                 try:
                     async with self._serial, self._engine.connect() as connection:
                         await connection.run_sync(
                             lambda sync: ensure_schema(sync, auto_upgrade=auto_upgrade)
                         )
+                except UnicodeDecodeError as exc:
+                    raise damaged_text(exc) from exc
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
                 except UnicodeError as exc:
@@ -119,7 +146,17 @@ class AsyncStore:
                 self._ready = True
         return self
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened with ``read_only=True``."""
+        return self._read_only
+
     async def _run(self, op: Callable[[Tx], T], *, write: bool) -> T:
+        if write and self._read_only:
+            raise StoreError(
+                "this store is read-only (opened with read_only=True): "
+                "open it without read_only to save, fork, delete or gc"
+            )
         await self.open()
         attempt = 1
         while True:
@@ -131,6 +168,8 @@ class AsyncStore:
                     again = retryable(exc) or (exc.connection_invalidated and attempt == 1)
                     if not again or attempt >= MAX_ATTEMPTS:
                         raise translate(exc, attempts=attempt) from exc
+                except UnicodeDecodeError as exc:
+                    raise damaged_text(exc) from exc
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
             await asyncio.sleep(backoff(attempt))
@@ -214,7 +253,7 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: ``thread_id`` does not exist.
             ThreadExistsError: ``new_id`` exists already.
-            IndexError: ``at`` is out of range.
+            ForkPointError: ``at`` is out of range (also an ``IndexError``).
         """
         check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
@@ -270,9 +309,65 @@ class AsyncStore:
         check_thread_id(thread_id)
         return await self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
-    async def threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
-        """Every thread (at most ``limit``), most recently updated first."""
-        return await self._run(lambda tx: _ops.threads(tx, limit), write=False)
+    async def threads(
+        self,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        title: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        forked_from: str | None = None,
+        order: ThreadOrder = "updated",
+    ) -> ThreadPage:
+        """The threads, one page at a time (see ``Store.threads``).
+
+        Args:
+            limit: at most this many (a page); ``None``: all of them.
+            after: the ``next_cursor`` of the previous page.
+            title: only threads with exactly this title.
+            meta: only threads whose meta has every one of these keys equal
+                to these values (str, int, float or bool).
+            forked_from: only the forks made directly from this thread.
+            order: ``"updated"`` (most recently changed first), ``"created"``
+                (newest first) or ``"oldest"`` (oldest first).
+
+        Returns:
+            A ``ThreadPage``: a list of ``ThreadInfo`` with ``next_cursor``
+            (``None`` on the last page).  Every page is one indexed query.
+
+        Raises:
+            StoreError: a cursor that is not one, or is for another order.
+            ValueError: a bad ``limit``, ``order`` or meta value.
+        """
+        return await self._run(
+            lambda tx: list_threads(
+                tx,
+                limit=limit,
+                after=after,
+                title=title,
+                meta=meta,
+                forked_from=forked_from,
+                order=order,
+            ),
+            write=False,
+        )
+
+    async def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
+        """The turns whose text has every word of ``text``, best match first.
+
+        Uses the database's full-text search (SQLite FTS5, PostgreSQL
+        ``tsvector`` with a GIN index); words are matched whole, without
+        stemming; the query has no syntax (quotes and operators are text).
+
+        Args:
+            text: the words to look for.
+            limit: at most this many hits.
+
+        Returns:
+            One ``SearchHit`` per matching turn: its id, index, role, origin,
+            a snippet with the matches in ``[...]``, and the threads holding it.
+        """
+        return await self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
 
     async def history(self, thread_id: str) -> ThreadTree:
         """The fork tree around ``thread_id`` (see ``Store.history``).

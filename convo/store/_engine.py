@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -112,10 +112,13 @@ def make_sync_engine(
     busy_timeout: float,
     synchronous: str,
     engine_options: Mapping[str, Any] | None = None,
+    read_only: bool = False,
 ) -> Engine:
     """A configured, fork-safe engine for ``Store``."""
     engine = create_engine(target.url, **_options(target, busy_timeout, engine_options))
-    _configure(engine, target, busy_timeout=busy_timeout, synchronous=synchronous)
+    _configure(
+        engine, target, busy_timeout=busy_timeout, synchronous=synchronous, read_only=read_only
+    )
     return engine
 
 
@@ -125,14 +128,23 @@ def make_async_engine(
     busy_timeout: float,
     synchronous: str,
     engine_options: Mapping[str, Any] | None = None,
+    read_only: bool = False,
 ) -> AsyncEngine:
     """A configured, fork-safe engine for ``AsyncStore``."""
     engine = create_async_engine(target.url, **_options(target, busy_timeout, engine_options))
-    _configure(engine.sync_engine, target, busy_timeout=busy_timeout, synchronous=synchronous)
+    _configure(
+        engine.sync_engine,
+        target,
+        busy_timeout=busy_timeout,
+        synchronous=synchronous,
+        read_only=read_only,
+    )
     return engine
 
 
-def _configure(engine: Engine, target: StoreURL, *, busy_timeout: float, synchronous: str) -> None:
+def _configure(
+    engine: Engine, target: StoreURL, *, busy_timeout: float, synchronous: str, read_only: bool
+) -> None:
     if target.backend == "sqlite":
         _sqlite.install(
             engine,
@@ -140,5 +152,21 @@ def _configure(engine: Engine, target: StoreURL, *, busy_timeout: float, synchro
             memory=target.memory,
             busy_timeout=busy_timeout,
             synchronous=synchronous,
+            read_only=read_only,
         )
+    elif read_only:
+        _read_only_sessions(engine)
     _ENGINES.add(engine)
+
+
+def _read_only_sessions(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        # PostgreSQL itself refuses every write in these sessions.
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        finally:
+            cursor.close()
+        if not getattr(dbapi_connection, "autocommit", True):
+            dbapi_connection.commit()

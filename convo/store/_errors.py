@@ -15,7 +15,14 @@ from sqlalchemy import exc as sa_exc
 
 from convo.errors import DatabaseLockedError, StoreError
 
-__all__ = ["MAX_ATTEMPTS", "RETRY_SQLSTATES", "retryable", "sqlstate", "translate"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "RETRY_SQLSTATES",
+    "damaged_text",
+    "retryable",
+    "sqlstate",
+    "translate",
+]
 
 MAX_ATTEMPTS: Final = 5
 """How many times a transaction runs before a retryable failure is raised."""
@@ -100,8 +107,24 @@ def translate(exc: BaseException, *, attempts: int = 1) -> StoreError:
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
     ):
         return StoreError(f"cannot use the database connection: {detail}")
+    if "no schema has been selected to create in" in detail:
+        return StoreError(
+            "PostgreSQL has no schema to create convo's tables in: no schema on the "
+            "connection's search_path exists; create it (CREATE SCHEMA ...) or name an "
+            "existing one in the URL (?options=-csearch_path%3Dmyschema)"
+        )
     if _is_alembic_error(exc):
         return StoreError(f"migration failed: {detail}")
     if isinstance(exc, sa_exc.SQLAlchemyError):
         return StoreError(f"database error: {detail}")
     return StoreError(f"unexpected database error ({type(exc).__name__}): {detail}")
+
+
+def damaged_text(exc: UnicodeDecodeError) -> StoreError:
+    """The error for a damaged SQLite file whose error message, or a text
+    value, is not UTF-8 (Python's sqlite3 raises UnicodeDecodeError then)."""
+    return StoreError(
+        "the database is damaged: SQLite returned text that is not UTF-8 "
+        f"({exc.reason} at byte {exc.start}); restore it from a backup, or run "
+        "`convo verify` to find the damaged threads"
+    )

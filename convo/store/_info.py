@@ -8,7 +8,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from convo._frozen import FrozenDict, freeze
+from convo._frozen import FrozenDict, freeze, thaw
 
 __all__ = ["ThreadInfo", "ThreadTree"]
 
@@ -49,6 +49,21 @@ class ThreadInfo:
     forked_from: str | None = None
     forked_at: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict of every field (timestamps as ISO 8601)."""
+        return {
+            "id": self.id,
+            "head_id": self.head_id,
+            "length": self.length,
+            "title": self.title,
+            "meta": thaw(self.meta),
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "forked_from": self.forked_from,
+            "forked_at": self.forked_at,
+        }
+
 
 @frozen
 class ThreadTree:
@@ -76,6 +91,17 @@ class ThreadTree:
             if node.info.id == thread_id:
                 return node
         return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"info": {...}, "children": [...]}``, JSON-ready, recursively
+        (built without recursion: a long chain of forks of forks is fine)."""
+        built: dict[int, dict[str, Any]] = {}
+        for node in reversed(list(self.walk())):  # children before parents
+            built[id(node)] = {
+                "info": node.info.to_dict(),
+                "children": [built[id(child)] for child in node.children],
+            }
+        return built[id(self)]
 
     @property
     def ids(self) -> tuple[str, ...]:

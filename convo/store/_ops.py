@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from convo.conversation import Conversation
 from convo.errors import (
     ConflictError,
+    ForkPointError,
     HashMismatchError,
     IntegrityError,
     StoreError,
@@ -807,7 +808,7 @@ def fork(
     length = length_from_depth(row.depth)
     n = length if at is None else (at + length if at < 0 else at)
     if not 0 <= n <= length:
-        raise IndexError(f"cannot fork at {at}: thread {thread_id!r} has {length} turns")
+        raise ForkPointError(thread_id, at=n if at is None else at, length=length)
     target, target_id, target_key = row.head, row.head_id, row.head_key
     if n == 0:
         target = target_id = target_key = None

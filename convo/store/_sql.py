@@ -208,6 +208,7 @@ class Statements:
         if name not in SUPPORTED_DIALECTS:
             raise StoreError(f"convo's store supports SQLite and PostgreSQL, not {name!r}")
         self.dialect_name = name
+        self.dialect = dialect  # convo.store._listing compiles its filtered listings lazily
         self.is_sqlite = name == "sqlite"
         self.is_postgresql = name == "postgresql"
 

@@ -57,9 +57,11 @@ def install(
     memory: bool,
     busy_timeout: float,
     synchronous: str,
+    read_only: bool = False,
 ) -> None:
     """Attach the connect and begin hooks to ``engine`` (sync, or an async
-    engine's ``sync_engine``)."""
+    engine's ``sync_engine``).  ``read_only`` sets no pragma that writes
+    (``journal_mode``) and makes every connection ``query_only``."""
     if synchronous.upper() not in SYNCHRONOUS_MODES:
         raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, got {synchronous!r}")
     sync_mode = synchronous.upper()
@@ -75,12 +77,15 @@ def install(
         try:
             cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if not memory:
+            if read_only:
+                cursor.execute("PRAGMA query_only = ON")
+            elif not memory:
                 cursor.execute("PRAGMA journal_mode = WAL")
                 mode = cursor.fetchall()[0][0]
                 if str(mode).lower() != "wal":
                     logger.warning("SQLite refused WAL mode for %s (got %r)", database, mode)
-            cursor.execute(f"PRAGMA synchronous = {sync_mode}")
+            if not read_only:
+                cursor.execute(f"PRAGMA synchronous = {sync_mode}")
         finally:
             cursor.close()
         record.info["convo_pid"] = os.getpid()

@@ -31,10 +31,13 @@ from convo.store._engine import (
     DEFAULT_BUSY_TIMEOUT,
     keep_inherited,
     make_sync_engine,
-    resolve_url,
 )
-from convo.store._errors import MAX_ATTEMPTS, retryable, translate
+from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
+from convo.store._listing import ThreadOrder, ThreadPage, list_threads
+from convo.store._open import open_read_only, open_target
+from convo.store._search import SearchHit
+from convo.store._search import search as search_turns
 from convo.store._sql import Tx, statements_for
 from convo.store.migrate import ensure_schema
 from convo.store.schema import THREAD_ID_LENGTH
@@ -94,6 +97,12 @@ class Store:
             crash may lose the last commits (never corrupt the file).
         engine_options: extra ``sqlalchemy.create_engine`` keywords (pool
             size, ``echo``...).
+        read_only: open the database without ever writing to it: no schema
+            is created and no migration runs (a missing or older schema is
+            a ``StoreError``/``SchemaVersionError``), SQLite files open with
+            ``mode=ro`` (``immutable=1`` when SQLite cannot share a WAL file
+            read-only), and ``save``/``fork``/``delete``/``gc`` raise
+            ``StoreError``.  The database must exist.
 
     Raises:
         SchemaVersionError: the database schema is newer than this convo, or
@@ -113,28 +122,46 @@ class Store:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         synchronous: str = "FULL",
         engine_options: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
-        target = resolve_url(url, asyncio=False)
-        engine = make_sync_engine(
-            target,
-            busy_timeout=busy_timeout,
-            synchronous=synchronous,
-            engine_options=engine_options,
-        )
+        target = open_target(url, asyncio=False, read_only=read_only)
+        self._read_only = read_only
         self._heads: _ops.Heads = {}
-        try:
+        if read_only:
+            engine = open_read_only(
+                target,
+                lambda candidate: make_sync_engine(
+                    candidate,
+                    busy_timeout=busy_timeout,
+                    synchronous=synchronous,
+                    engine_options=engine_options,
+                    read_only=True,
+                ),
+            )
             self._statements = statements_for(engine.dialect)
-            with engine.connect() as connection:
-                ensure_schema(connection, auto_upgrade=auto_upgrade)
-        except SQLAlchemyError as exc:
-            engine.dispose()
-            raise translate(exc) from exc
-        except UnicodeError as exc:
-            engine.dispose()
-            raise StoreError(f"the database is damaged (unreadable text: {exc})") from exc
-        except BaseException:
-            engine.dispose()
-            raise
+        else:
+            engine = make_sync_engine(
+                target,
+                busy_timeout=busy_timeout,
+                synchronous=synchronous,
+                engine_options=engine_options,
+            )
+            try:
+                self._statements = statements_for(engine.dialect)
+                with engine.connect() as connection:
+                    ensure_schema(connection, auto_upgrade=auto_upgrade)
+            except UnicodeDecodeError as exc:
+                engine.dispose()
+                raise damaged_text(exc) from exc
+            except SQLAlchemyError as exc:
+                engine.dispose()
+                raise translate(exc) from exc
+            except UnicodeError as exc:
+                engine.dispose()
+                raise StoreError(f"the database is damaged (unreadable text: {exc})") from exc
+            except BaseException:
+                engine.dispose()
+                raise
         self._engine = engine
         # Connections this store keeps checked out between calls: the pool's
         # checkout and check-in (events, bookkeeping: ~8% of a save) are paid
@@ -161,6 +188,11 @@ class Store:
         """The database URL, password hidden."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened with ``read_only=True``."""
+        return self._read_only
+
     def _checkout(self) -> Any:
         if os.getpid() != self._pid:
             # A forked child: the parent's connections are never touched
@@ -174,6 +206,8 @@ class Store:
             pass
         try:
             return self._engine.raw_connection()
+        except UnicodeDecodeError as exc:
+            raise damaged_text(exc) from exc
         except SQLAlchemyError as exc:
             raise translate(exc) from exc
 
@@ -184,6 +218,11 @@ class Store:
             pooled.close()
 
     def _run(self, op: Callable[[Tx], T], *, write: bool) -> T:
+        if write and self._read_only:
+            raise StoreError(
+                "this store is read-only (opened with read_only=True): "
+                "open it without read_only to save, fork, delete or gc"
+            )
         dialect = self._engine.dialect
         attempt = 1
         while True:
@@ -195,6 +234,8 @@ class Store:
                     again = retryable(exc) or (exc.connection_invalidated and attempt == 1)
                     if not again or attempt >= MAX_ATTEMPTS:
                         raise translate(exc, attempts=attempt) from exc
+                except UnicodeDecodeError as exc:
+                    raise damaged_text(exc) from exc
                 except SQLAlchemyError as exc:
                     raise translate(exc) from exc
                 finally:
@@ -325,7 +366,8 @@ class Store:
         Raises:
             ThreadNotFoundError: ``thread_id`` does not exist.
             ThreadExistsError: ``new_id`` exists already.
-            IndexError: ``at`` is outside ``-length..length``.
+            ForkPointError: ``at`` is outside ``-length..length`` (also an
+                ``IndexError``).
         """
         check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
@@ -416,16 +458,65 @@ class Store:
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
-    def threads(self, *, limit: int | None = None) -> list[ThreadInfo]:
-        """Every thread, most recently updated first.
+    def threads(
+        self,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        title: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        forked_from: str | None = None,
+        order: ThreadOrder = "updated",
+    ) -> ThreadPage:
+        """The threads, one page at a time, most recently updated first.
 
         Args:
-            limit: return at most this many.
+            limit: at most this many (a page); ``None``: all of them.
+            after: the ``next_cursor`` of the previous page.
+            title: only threads with exactly this title.
+            meta: only threads whose meta has every one of these keys equal
+                to these values (str, int, float or bool).
+            forked_from: only the forks made directly from this thread.
+            order: ``"updated"`` (most recently changed first), ``"created"``
+                (newest first) or ``"oldest"`` (oldest first).
 
         Returns:
-            One ``ThreadInfo`` per thread.
+            A ``ThreadPage``: a list of ``ThreadInfo`` with ``next_cursor``
+            (``None`` on the last page).  Every page is one indexed query.
+
+        Raises:
+            StoreError: a cursor that is not one, or is for another order.
+            ValueError: a bad ``limit``, ``order`` or meta value.
         """
-        return self._run(lambda tx: _ops.threads(tx, limit), write=False)
+        return self._run(
+            lambda tx: list_threads(
+                tx,
+                limit=limit,
+                after=after,
+                title=title,
+                meta=meta,
+                forked_from=forked_from,
+                order=order,
+            ),
+            write=False,
+        )
+
+    def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
+        """The turns whose text has every word of ``text``, best match first.
+
+        Uses the database's full-text search (SQLite FTS5, PostgreSQL
+        ``tsvector`` with a GIN index); words are matched whole, without
+        stemming; the query has no syntax (quotes and operators are text).
+
+        Args:
+            text: the words to look for.
+            limit: at most this many hits.
+
+        Returns:
+            One ``SearchHit`` per matching turn: its id, index, role, origin,
+            a snippet with the matches in ``[...]``, and the threads holding it.
+        """
+        return self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
 
     def history(self, thread_id: str) -> ThreadTree:
         """The fork tree around ``thread_id``: from the oldest thread it was

@@ -16,7 +16,7 @@ once per dialect (see ``convo.store._sql``), it never loads ORM objects.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
@@ -210,4 +210,25 @@ threads = Table(
     # history() walks down the fork tree, and deleting a thread sets its
     # forks' forked_from_thread to NULL: both look threads up by this column.
     Index("ix_threads_forked_from_thread", "forked_from_thread"),
+    # threads() pages by keyset over its order's columns (migration 0003).
+    Index("ix_threads_listing_updated", "updated_at", "id"),
+    Index("ix_threads_listing_created", "created_at", "id"),
+    Index("ix_threads_title", "title", "updated_at", "id"),
 )
+
+
+_FTS5_SHADOWS: Final = ("", "_data", "_idx", "_content", "_docsize", "_config")
+
+SEARCH_OBJECTS: Final = frozenset(
+    {"ix_turns_search", *(f"turns_search{suffix}" for suffix in _FTS5_SHADOWS)}
+)
+"""The full-text search structures of migration 0003, outside this metadata
+(an FTS5 table and its shadow tables; an expression index): comparisons of
+the database with ``metadata`` skip them (``include_object``)."""
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic's autogenerate filter: everything but :data:`SEARCH_OBJECTS`."""
+    return name not in SEARCH_OBJECTS

@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from convo.testing.machine import ConversationMachine
+from convo.testing.stores import memory_store
 from convo.testing.strategies import (
     InvalidCase,
     blocks,
@@ -36,6 +37,7 @@ __all__ = [
     "blocks",
     "conversations",
     "invalid_conversations",
+    "memory_store",
     "payloads",
     "png_bytes",
     "responses",

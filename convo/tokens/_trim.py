@@ -90,7 +90,8 @@ def trim(
         conversation: the conversation to trim (it is not changed).
         budget: the most estimated tokens (``convo.tokens.count``) allowed.
         strategy: ``"oldest"`` or ``"summary"``.
-        keep_first: how many leading turns are pinned.
+        keep_first: how many leading turns are pinned (more than the
+            conversation has pins them all).
         summarize: the summarizer, required by ``"summary"``.
         model: the target model (its profile sets image costs).
         encoding: the tiktoken encoding of the estimate.
@@ -108,10 +109,11 @@ def trim(
         raise ValueError(f"strategy must be 'oldest' or 'summary', got {strategy!r}")
     if strategy == "summary" and summarize is None:
         raise ValueError("strategy='summary' needs a summarize callable")
-    if not 0 <= keep_first <= len(conversation):
-        raise ValueError(
-            f"keep_first must be between 0 and {len(conversation)}, got {keep_first}"
-        )
+    if keep_first < 0:
+        raise ValueError(f"keep_first must be 0 or more, got {keep_first}")
+    # Pinning more turns than the conversation has pins all of them: the same
+    # call works whatever the conversation's length (it fits, or BudgetError).
+    keep_first = min(keep_first, len(conversation))
     ctx = _context(encoding, model)
     total = _conversation_tokens(conversation, ctx)
     if total <= budget:

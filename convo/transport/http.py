@@ -32,6 +32,7 @@ import importlib.metadata
 import logging
 import os
 import random as _random
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -101,6 +102,9 @@ MESSAGES_PATH: Final = "/v1/messages"
 COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"
 
 _REDACTED: Final = "[redacted]"
+_WHOLE_KEY_LENGTH: Final = 20
+"""Keys at least this long are scrubbed wherever they appear; shorter ones
+only as whole tokens (replacing every "fake" would mangle messages)."""
 
 try:
     _USER_AGENT = f"convo/{importlib.metadata.version('convo')}"
@@ -315,8 +319,24 @@ class _Core:
         )
 
     def scrub(self, text: str) -> str:
-        """``text`` without the API key."""
-        return text.replace(self._key.reveal(), _REDACTED)
+        """``text`` without the API key.
+
+        A real key (long and random) is replaced wherever it appears. A short
+        one (``"fake"`` in a test setup) is replaced only where it stands as
+        a whole token, so ``req_fake_400`` or ``breakfake`` stay as they are.
+        """
+        key = self._key.reveal()
+        if len(key) >= _WHOLE_KEY_LENGTH:
+            return text.replace(key, _REDACTED)
+        return re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(key)}(?![A-Za-z0-9_-])", _REDACTED, text)
+
+    def scrub_bytes(self, content: bytes) -> bytes:
+        """:meth:`scrub` for a response body."""
+        key = self._key.reveal()
+        if len(key) >= _WHOLE_KEY_LENGTH:
+            return content.replace(key.encode(), _REDACTED.encode())
+        pattern = rb"(?<![A-Za-z0-9_-])" + re.escape(key.encode()) + rb"(?![A-Za-z0-9_-])"
+        return re.sub(pattern, _REDACTED.encode(), content)
 
     def scrub_optional(self, text: str | None) -> str | None:
         return None if text is None else self.scrub(text)
@@ -383,7 +403,7 @@ class _Core:
 
     def failure(self, response: httpx.Response, attempts: int) -> tuple[APIStatusError, bool]:
         """The error for a read, non-2xx response, and whether to retry it."""
-        content = response.content.replace(self._key.reveal().encode(), _REDACTED.encode())
+        content = self.scrub_bytes(response.content)
         headers = response.headers
         error = status_error(
             response.status_code,

@@ -90,7 +90,7 @@ def test_busy_timeout_from_the_environment(run: Any, monkeypatch: pytest.MonkeyP
 
 
 def test_unexpected_errors_are_one_line(run: Any, monkeypatch: pytest.MonkeyPatch,
-                                        error_line: Any) -> None:
+                                        error_line: Any, store: Store) -> None:
     """A bug still prints one line (CONVO_DEBUG=1 re-raises it)."""
 
     def boom(self: Any) -> None:

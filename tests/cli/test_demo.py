@@ -77,6 +77,11 @@ def test_demo_reply_is_deterministic() -> None:
 
 
 def convo_command() -> list[str]:
+    # The running interpreter's own script first: with an unactivated venv,
+    # PATH's `convo` may be another installation entirely.
+    beside = Path(sys.executable).parent / "convo"
+    if beside.is_file():
+        return [str(beside)]
     found = shutil.which("convo")
     if found is None:  # pragma: no cover - the package is installed in the test env
         return [sys.executable, "-c", "from convo.cli import main; main()"]
@@ -106,6 +111,11 @@ def test_installed_command_runs_the_demo(tmp_path: Path) -> None:
 def test_installed_command_errors_are_one_line(tmp_path: Path) -> None:
     """Real process: a missing thread is exit 3 and a missing API key exit 1, one line each."""
     env = clean_env(tmp_path)
+    no_db = subprocess.run([*convo_command(), "--db", "x.db", "show", "nope"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert no_db.returncode == 1 and no_db.stderr.startswith("error: no database at x.db")
+    assert not (tmp_path / "x.db").exists()  # a read command never creates one
+    Store(tmp_path / "x.db").close()
     missing = subprocess.run([*convo_command(), "--db", "x.db", "show", "nope"], cwd=tmp_path,
                              env=env, capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode == 3

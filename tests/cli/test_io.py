@@ -11,6 +11,7 @@ import pytest
 from convo import Conversation, ImageBlock, TextBlock
 from convo.cli.formats import JSONL_FORMAT, read_import
 from convo.errors import CodecError, RuleError
+from convo.jsonl import export_jsonl
 from convo.store import Store
 from convo.testing.strategies import _png
 
@@ -34,7 +35,7 @@ def test_export_jsonl_round_trips_exactly(run: Any, seeded: Conversation, store:
     path.write_text(result.stdout, encoding="utf-8")
     imported = run("import", str(path), "--as", "copy")
     assert imported.exit_code == 0, imported.output
-    assert "imported 4 turns (jsonl) into copy" in imported.stdout
+    assert "imported 4 turns (jsonl) into new thread copy" in imported.stdout
     copy = store.load("copy")
     assert copy == seeded and [t.meta for t in copy] == [t.meta for t in seeded]
     assert [t.origin for t in copy] == [t.origin for t in seeded]
@@ -66,7 +67,7 @@ def test_payload_import_then_export_gives_it_back(run: Any, tmp_path: Path, stor
     path.write_text(json.dumps(payload), encoding="utf-8")
     result = run("import", str(path))
     assert result.exit_code == 0, result.output
-    assert "into request" in result.stdout
+    assert "into new thread request" in result.stdout
     assert [t.origin for t in store.load("request")] == ["human", "synthetic"]
     back = run("export", "request", "--format", "payload")
     assert json.loads(back.stdout) == payload
@@ -92,7 +93,7 @@ def test_export_markdown_to_a_file(run: Any, store: Store, tmp_path: Path) -> No
     assert "wrote 2 turns of pic" in result.stderr
 
 
-def test_export_missing_thread(run: Any, error_line: Any) -> None:
+def test_export_missing_thread(run: Any, store: Store, error_line: Any) -> None:
     """Exporting a thread that does not exist: exit 3."""
     result = run("export", "nope")
     assert result.exit_code == 3 and error_line(result) == "error: no thread 'nope'"
@@ -247,3 +248,20 @@ def test_import_into_an_existing_thread(run: Any, seeded: Conversation, tmp_path
         "claude-opus-4-6", 10)), encoding="utf-8")
     result = run("import", str(other), "--as", "t1")
     assert result.exit_code == 4 and "error: thread 't1' has head" in error_line(result)
+
+
+def test_reimport_counts_only_what_was_written(run: Any, tmp_path: Path, seeded: Conversation,
+                                              store: Store) -> None:
+    """Importing a thread's own export again writes nothing and says so; a
+    longer file says how many turns were new."""
+    path = tmp_path / "t1.jsonl"
+    assert run("export", "t1", "-o", str(path)).exit_code == 0
+    again = run("import", str(path))
+    assert again.exit_code == 0, again.output
+    assert "nothing new: t1 already has these 4 turns" in again.stdout
+    assert "nothing was written" in again.stdout
+    longer = seeded.user("And now?")
+    path.write_text("".join(export_jsonl("t1", longer)))
+    more = run("import", str(path))
+    assert "imported 1 turn (jsonl) into t1: 4 turns were already there (now 5 turns)" in more.stdout
+    assert len(store.load("t1")) == 5

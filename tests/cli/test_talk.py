@@ -113,3 +113,38 @@ def test_chat_respond_to_an_imported_thread(run: Any, store: Store, tmp_path: Pa
     result = run("chat", "c8", "--transport", script(tmp_path, ["Hello!"]), input="/respond\n")
     assert result.exit_code == 0 and result.stdout == "Hello!\n"
     assert [t.text for t in store.load("c8")] == ["Hello, Claude", "Hello!"]
+
+
+def test_chat_survives_an_api_error(run: Any, store: Store, tmp_path: Path) -> None:
+    """A failed request prints one error line and the session goes on: the
+    next message is sent and saved; the exit code says a step failed."""
+    broken_stream = [{"type": "ping"}]  # ends before message_stop: a StreamError
+    spec = script(tmp_path, [broken_stream, "Fine now."])
+    result = run("chat", "c9", "--transport", spec, input="First\nSecond\n")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "type your message again to retry" in errors[0]
+    assert result.stdout.strip() == "Fine now."
+    assert [t.text for t in store.load("c9")] == ["Second", "Fine now."]
+
+
+def test_chat_slash_commands_stay_local(run: Any, store: Store, tmp_path: Path) -> None:
+    """/foo is an unknown command: never sent, never saved; //foo sends '/foo'."""
+    spec = script(tmp_path, ["Got it."])
+    result = run("chat", "c10", "--transport", spec, input="/foo bar\n//foo bar\n")
+    assert "unknown command /foo" in result.stderr and "nothing was sent" in result.stderr
+    assert [t.text for t in store.load("c10")] == ["/foo bar", "Got it."]
+
+
+def test_chat_speaks_in_cli_words(run: Any, store: Store, tmp_path: Path) -> None:
+    """No library words (send(), chat.respond()) in what the command prints."""
+    payload = {"model": "claude-opus-4-6", "max_tokens": 9,
+               "messages": [{"role": "user", "content": "Hello, Claude"}]}
+    (tmp_path / "p.json").write_text(json.dumps(payload), encoding="utf-8")
+    assert run("import", str(tmp_path / "p.json"), "--as", "c11").exit_code == 0
+    spec = script(tmp_path, ["Hi!"])
+    result = run("chat", "c11", "--transport", spec, input="More\n/respond\n/respond\n")
+    assert "type /respond to get the reply first" in result.stderr
+    assert "nothing to respond to" in result.stderr
+    assert "send()" not in result.stderr and "chat.respond" not in result.stderr
+    assert [t.text for t in store.load("c11")] == ["Hello, Claude", "Hi!"]

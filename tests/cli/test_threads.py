@@ -23,10 +23,44 @@ def test_threads_lists_saved_threads(run: Any, seeded: Conversation, store: Stor
     assert (by_id["t1b"]["forked_from"], by_id["t1b"]["forked_at"]) == ("t1", 2)
 
 
-def test_threads_on_an_empty_database(run: Any) -> None:
+def test_threads_on_an_empty_database(run: Any, store: Store) -> None:
     """An empty (new) database is not an error."""
     result = run("threads")
     assert result.exit_code == 0 and "no threads yet" in result.stdout
+
+
+def test_read_commands_never_create_a_database(run: Any, tmp_path: Path, error_line: Any) -> None:
+    """threads/show/tree/export/verify/db current on a typo'd --db: one error
+    line naming the file, and no file is created."""
+    typo = tmp_path / "typo.db"
+    for args in (["threads"], ["show", "t1"], ["tree", "t1"], ["export", "t1"], ["verify"],
+                 ["db", "current"]):
+        result = run(*args, db_url=f"sqlite:///{typo}")
+        assert result.exit_code == 1, (args, result.output)
+        assert "no database at" in error_line(result) and "typo.db" in error_line(result)
+    assert not typo.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_threads_without_the_default_database_is_friendly(run: Any, tmp_path: Path) -> None:
+    """No ./convo.db yet: `convo threads` says how to start, and creates nothing."""
+    result = run("threads", db_url="sqlite:///./convo.db")
+    assert result.exit_code == 0 and "convo demo" in result.stdout
+    assert not (tmp_path / "convo.db").exists()
+
+
+def test_read_commands_leave_the_database_untouched(run: Any, seeded: Conversation,
+                                                     store: Store, db: str) -> None:
+    """The read commands open the database read-only: its bytes do not change."""
+    import hashlib
+
+    store.close()
+    path = Path(db.removeprefix("sqlite:///"))
+    before = hashlib.sha256(path.read_bytes()).digest()
+    for args in (["threads"], ["show", "t1"], ["tree", "t1"], ["export", "t1"], ["verify"],
+                 ["db", "current"]):
+        assert run(*args).exit_code == 0, args
+    assert hashlib.sha256(path.read_bytes()).digest() == before
 
 
 def test_show_prints_turns(run: Any, seeded: Conversation) -> None:
@@ -41,7 +75,7 @@ def test_show_prints_turns(run: Any, seeded: Conversation) -> None:
     assert header.split() == ["#", "role", "origin", "tokens", "model", "stop", "content"]
 
 
-def test_show_missing_thread_is_exit_3(run: Any, error_line: Any) -> None:
+def test_show_missing_thread_is_exit_3(run: Any, store: Store, error_line: Any) -> None:
     """A missing thread: one line on stderr, exit 3."""
     result = run("show", "nope")
     assert result.exit_code == 3
@@ -57,7 +91,7 @@ def test_tree_draws_the_fork_tree(run: Any, seeded: Conversation, store: Store) 
     lines = result.stdout.splitlines()
     assert lines[0].startswith("t1 (4 turns)")
     assert "t1b (2 turns) forked at turn 2" in result.stdout
-    assert "t1c (1 turns) forked at turn 1" in result.stdout and "◀" in result.stdout
+    assert "t1c (1 turn) forked at turn 1" in result.stdout and "◀" in result.stdout
     assert run("tree", "nope").exit_code == 3
 
 
@@ -74,7 +108,7 @@ def test_fork_command(run: Any, seeded: Conversation, store: Store, error_line: 
     taken = run("fork", "t1", "--at", "1", "--as", "b")
     assert taken.exit_code == 4 and error_line(taken) == "error: thread 'b' already exists"
     bad = run("fork", "t1", "--at", "9", "--as", "c")
-    assert bad.exit_code == 1 and "cannot fork at 9" in error_line(bad)
+    assert bad.exit_code == 1 and "cannot fork thread 't1' at 9: it has 4 turns" in error_line(bad)
     assert run("fork", "t1").exit_code == 2  # --at is required: a usage error
 
 
@@ -115,6 +149,10 @@ def test_verify(run: Any, db: str, seeded: Conversation, store: Store, error_lin
 def test_db_current_and_upgrade(run: Any, tmp_path: Path) -> None:
     """db current names the revision; db upgrade brings a new database to head."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    missing = run("db", "current", db_url=url)
+    assert missing.exit_code == 1 and "no database at" in missing.stderr
+    assert not (tmp_path / "fresh.db").exists()
+    (tmp_path / "fresh.db").write_bytes(b"")
     empty = run("db", "current", db_url=url)
     assert empty.exit_code == 0 and empty.stdout.startswith("- ")
     upgraded = run("db", "upgrade", db_url=url)
@@ -126,5 +164,61 @@ def test_db_current_and_upgrade(run: Any, tmp_path: Path) -> None:
 def test_plain_path_is_a_sqlite_file(run: Any, tmp_path: Path) -> None:
     """--db accepts a path as well as a URL."""
     path = tmp_path / "plain.db"
+    Store(path).close()
     assert run("threads", db_url=str(path)).exit_code == 0
-    assert path.exists()
+    assert run("fork", "nope", "--at", "0", db_url=str(tmp_path / "other.db")).exit_code == 3
+    assert (tmp_path / "other.db").exists()  # a write command creates the database
+
+
+def test_verify_reports_a_damaged_turn_once_for_all_its_forks(
+    run: Any, db: str, seeded: Conversation, store: Store, error_line: Any
+) -> None:
+    """A damaged turn shared by a thread and its five forks: one error line,
+    naming every thread that reaches it."""
+    for n in range(5):
+        store.fork("t1", at=2, new_id=f"f{n}")
+    tamper(db, seeded[0].id)
+    every = run("verify")
+    assert every.exit_code == 5
+    line = error_line(every)  # exactly one line
+    assert seeded[0].id in line
+    for thread in ("t1", "f0", "f4"):
+        assert thread in line
+
+
+def test_delete_of_a_parent_says_what_happens_to_its_forks(
+    run: Any, seeded: Conversation, store: Store
+) -> None:
+    """Deleting a thread with forks says the forks stay whole and stand alone."""
+    store.fork("t1", at=2, new_id="t1b")
+    result = run("delete", "t1")
+    assert result.exit_code == 0, result.output
+    assert "its 1 fork (t1b) keeps every turn and now stands alone" in result.stdout
+    assert len(store.load("t1b")) == 2 and store.info("t1b").forked_from is None
+    plain = run("delete", "t1b")
+    assert plain.stdout.strip() == "deleted t1b"
+
+
+def test_show_width_holds_when_piped(run: Any, store: Store) -> None:
+    """--width N shows N characters of content even on a narrow pipe (folded)."""
+    text = "abcdefghij" * 12
+    store.save("long", Conversation().user(text))
+    result = run("show", "long", "--width", "100", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    shown = "".join(
+        line.split()[-1] for line in result.stdout.splitlines() if "abcdefghij"[:3] in line
+    )
+    assert text[:99] in shown
+    assert "1 turn ·" in result.stdout
+
+
+def test_search_command(run: Any, seeded: Conversation, store: Store) -> None:
+    """convo search WORDS prints each matching turn with its threads; --json too."""
+    store.fork("t1", at=3, new_id="t1b")
+    result = run("search", "describe", "LLMs")
+    assert result.exit_code == 0, result.output
+    assert "t1, t1b #2 user (human)" in result.stdout and "[describe]" in result.stdout
+    as_json = run("search", "tokens", "--json")
+    (line,) = as_json.stdout.splitlines()
+    assert json.loads(line)["threads"] == ["t1"]
+    assert "no turn has" in run("search", "zebra").stdout

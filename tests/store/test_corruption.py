@@ -223,7 +223,9 @@ def _integrity_ok(path: Path) -> bool | None:
             return False  # its report quotes damaged text
         finally:
             db.close()
-    except sqlite3.Error:
+    # The check's own report can quote damaged FTS5 pages (the search index
+    # of migration 0003), which Python's sqlite3 fails to decode: unknown.
+    except (sqlite3.Error, UnicodeDecodeError):
         return None
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from convo import Conversation, TextBlock
 from convo.errors import (
     ConflictError,
+    ForkPointError,
     HashMismatchError,
     StoreError,
     ThreadExistsError,
@@ -282,8 +283,9 @@ def test_fork_positions(store):
     assert store.load("neg") == c[:4]
     assert store.fork("t", at=1, new_id="one").head_id == c.turns[0].id
     for bad in (7, -7):
-        with pytest.raises(IndexError):
+        with pytest.raises(ForkPointError, match=f"at {bad}: it has 6 turns") as caught:
             store.fork("t", at=bad, new_id=f"bad{bad}")
+        assert isinstance(caught.value, IndexError) and caught.value.length == 6
 
 
 def test_fork_ids(store):

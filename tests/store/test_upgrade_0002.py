@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from convo import Conversation, TextBlock
 from convo.errors import StoreError
-from convo.store import Store, current_revision, downgrade, upgrade
+from convo.store import Store, current_revision, downgrade, head_revision, upgrade
 from convo.store._rows import storage_key
 from convo.store.schema import timestamp_to_db
 
@@ -158,8 +158,8 @@ def test_upgrade_keeps_every_thread_and_turn(db_url):
     turns_before = _rows(db_url, TURNS_0001)
     threads_before = _rows(db_url, THREADS_0001)
     assert len(turns_before) == 300 + 1 + 7 + 4 + 4 + 3 + 1 + 1  # + loser's turn, + annot
-    assert upgrade(db_url) == "0002"
-    with Store(db_url, auto_upgrade=False) as store:
+    assert upgrade(db_url, "0002") == "0002"
+    with Store(db_url) as store:  # and on to the head revision
         for name, conversation in expected.items():
             loaded = store.load(name)
             assert loaded == conversation, name
@@ -207,12 +207,12 @@ def test_downgrade_round_trips_the_rows(db_url):
     _fixture(db_url)
     turns_before = _rows(db_url, TURNS_0001)
     threads_before = _rows(db_url, THREADS_0001)
-    assert upgrade(db_url) == "0002"
+    assert upgrade(db_url, "0002") == "0002"
     assert downgrade(db_url, "0001") == "0001"
     assert _rows(db_url, TURNS_0001) == turns_before
     assert _rows(db_url, THREADS_0001) == threads_before
-    assert upgrade(db_url) == "0002"
-    with Store(db_url, auto_upgrade=False) as store:
+    assert upgrade(db_url, "0002") == "0002"
+    with Store(db_url) as store:  # and on to the head revision
         assert store.verify("long") == 300
 
 
@@ -229,5 +229,5 @@ def test_downgrade_that_would_lose_a_system_turn_is_refused(db_url):
         engine.dispose()
     with pytest.raises(StoreError, match=r"cannot downgrade below revision 0002.*system"):
         downgrade(db_url, "0001")
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == head_revision()  # one transaction: nothing moved
     assert _rows(db_url, "SELECT count(*) FROM turns")[0][0] == 2

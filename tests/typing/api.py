@@ -211,3 +211,25 @@ async def typed_async_runner(store: AsyncStore, transport: AsyncTransport) -> No
         assert_type(event, ChatEvent)
     async for text in chat.stream("hi").text():
         assert_type(text, str)
+
+
+def first_hour(c: Conversation) -> None:
+    from convo import ForkPointError, ThreadTree, export_jsonl, import_jsonl
+    from convo.store import SearchHit, Store, ThreadPage
+    from convo.testing import memory_store
+
+    with Store("sqlite:///x.db", read_only=True) as reader:
+        page = reader.threads(limit=10, meta={"user": "u1"}, order="created")
+        assert_type(page, ThreadPage)
+        assert_type(page.next_cursor, str | None)
+        assert_type(reader.threads(after=page.next_cursor)[0].to_dict(), dict[str, Any])
+        assert_type(reader.history("t"), ThreadTree)
+        assert_type(reader.search("hello", limit=5), list[SearchHit])
+    with memory_store() as store:
+        try:
+            store.fork("t", at=99, new_id="f")
+        except ForkPointError as err:
+            assert_type(err.length, int)
+    text = "".join(export_jsonl("t", c, title="x"))
+    assert_type(import_jsonl(text).conversation, Conversation)
+    assert_type(c[0].to_dict(), dict[str, Any])
