@@ -20,31 +20,9 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.report import figure, target
+
 MODULES = ["bench_core", "bench_store", "bench_tokens", "bench_transport", "bench_cache", "bench_chat"]
-
-
-def _fmt_s(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 1e-3:
-        return f"{value * 1e6:.1f} us"
-    if value < 1:
-        return f"{value * 1e3:.2f} ms"
-    return f"{value:.2f} s"
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return _fmt_s(value)
-    return f"{value:.0f} {unit}"
-
-
-def _target(r: dict[str, Any]) -> str:
-    if r.get("target_text"):
-        return str(r["target_text"])
-    return "-" if r.get("target") is None else f"<= {r['target']}x"
 
 
 def print_table(rows: list[dict[str, Any]], previous: dict[str, dict[str, Any]] | None = None) -> None:
@@ -60,10 +38,10 @@ def print_table(rows: list[dict[str, Any]], previous: dict[str, dict[str, Any]] 
         unit = r.get("unit", "s")
         cells = [
             r["name"],
-            _fmt(r.get("convo_s"), unit),
-            _fmt(r.get("baseline_s"), unit),
+            figure(r.get("convo_s"), unit),
+            figure(r.get("baseline_s"), unit),
             "-" if ratio is None else f"{ratio:.2f}x",
-            _target(r),
+            target(r),
             {True: "yes", False: "NO", None: "-"}[r.get("met")],
             f"{r.get('convo_spread', 0) * 100:.0f}%",
         ]
