@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("turns",),
     ("rules", "cache", "prefix", "usage"),
     ("conversation",),
-    ("tokens", "store", "transport", "compaction"),
+    ("tokens", "store", "transport", "compaction", "jsonl"),
     ("chat", "testing"),
     ("cli",),
 )
