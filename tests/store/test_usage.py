@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convo import Conversation
 from convo.errors import ThreadNotFoundError
 from convo.models import Prices
 from convo.store import AsyncStore, Store
+from convo.testing import conversations, memory_store
 
 PRICES = Prices(input=1.0, output=10.0, cache_write_5m=2.0, cache_write_1h=3.0, cache_read=0.5)
 
@@ -93,3 +96,20 @@ async def test_async_usage_matches_the_sync_ledger(async_store: AsyncStore) -> N
     assert _ids(own) == ["f1"]
     with pytest.raises(ThreadNotFoundError):
         await async_store.usage("main", since="nope")
+
+
+@settings(max_examples=25, deadline=None)
+@given(conversations(min_turns=1, max_turns=8, images=False), st.data())
+def test_stored_ledgers_are_the_conversations_ledgers(c: Conversation, data: st.DataObject) -> None:
+    """For generated histories (model turns with usage) and any fork point:
+    store.usage of the thread, of a store fork and of either since the other
+    equals the Conversation ledger of the same chains."""
+    at = data.draw(st.integers(0, len(c)), label="fork at")
+    with memory_store() as store:
+        store.save("main", c)
+        store.fork("main", at=at, new_id="f")
+        assert store.usage("main") == c.usage()
+        assert store.usage("f") == c[:at].usage()
+        assert store.usage("main", since="f") == c.usage(since=c[:at])
+        assert store.usage("f", since="main").requests == ()
+        assert store.usage("main", prices=PRICES) == c.usage(prices=PRICES)
