@@ -31,11 +31,11 @@ def test_threads_on_an_empty_database(run: Any, store: Store) -> None:
 
 
 def test_read_commands_never_create_a_database(run: Any, tmp_path: Path, error_line: Any) -> None:
-    """threads/show/tree/export/verify/db current on a typo'd --db: one error
+    """threads/show/tree/export/verify/usage/db current on a typo'd --db: one error
     line naming the file, and no file is created."""
     typo = tmp_path / "typo.db"
     for args in (["threads"], ["show", "t1"], ["tree", "t1"], ["export", "t1"], ["verify"],
-                 ["db", "current"]):
+                 ["usage", "t1"], ["db", "current"]):
         result = run(*args, db_url=f"sqlite:///{typo}")
         assert result.exit_code == 1, (args, result.output)
         assert "no database at" in error_line(result) and "typo.db" in error_line(result)
@@ -59,7 +59,7 @@ def test_read_commands_leave_the_database_untouched(run: Any, seeded: Conversati
     path = Path(db.removeprefix("sqlite:///"))
     before = hashlib.sha256(path.read_bytes()).digest()
     for args in (["threads"], ["show", "t1"], ["tree", "t1"], ["export", "t1"], ["verify"],
-                 ["db", "current"]):
+                 ["usage", "t1"], ["db", "current"]):
         assert run(*args).exit_code == 0, args
     assert hashlib.sha256(path.read_bytes()).digest() == before
 
