@@ -154,7 +154,7 @@ def threads_table(infos: Sequence[Any]) -> Table:
 
 def tree_view(
     root: str, children: Mapping[str, Sequence[tuple[str, int | None]]], lengths: Mapping[str, int],
-    *, highlight: str | None = None,
+    *, highlight: str | None = None, notes: Mapping[str, Sequence[str]] | None = None,
 ) -> Tree:
     """The fork tree as a rich ``Tree``.
 
@@ -163,6 +163,8 @@ def tree_view(
         children: thread -> its forks as ``(thread, forked at turn)``.
         lengths: thread -> its number of turns.
         highlight: a thread to mark (the one asked about).
+        notes: thread -> lines (rich markup) shown under it, before its
+            forks (what a compaction summarises).
     """
 
     def label(thread: str, at: int | None) -> str:
@@ -175,6 +177,8 @@ def tree_view(
     tree = Tree(label(root, None), guide_style="dim")
 
     def grow(node: Tree, thread: str, seen: set[str]) -> None:
+        for note in (notes or {}).get(thread, ()):
+            node.add(note)
         for child, at in children.get(thread, ()):
             if child in seen:  # pragma: no cover - a store never records a fork cycle
                 continue

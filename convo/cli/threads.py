@@ -14,7 +14,7 @@ from convo.cli.app import DEFAULT_DB, EXIT_INTEGRITY, App, describe_error, main,
 from convo.cli.render import progress, threads_table, token_counts, tree_view, turns_table
 from convo.errors import HashMismatchError, TurnNotFoundError
 
-__all__ = ["db", "delete", "fork", "gc", "search", "show", "threads", "tree", "tree_of", "verify"]
+__all__ = ["compaction_notes", "db", "delete", "fork", "gc", "search", "show", "threads", "tree", "tree_of", "verify"]
 
 
 @main.command()
@@ -79,22 +79,71 @@ def _info(store: Any, thread: str) -> Any:
     return None
 
 
-def tree_of(history: Any, highlight: str | None = None) -> Any:
-    """The rich Tree of a ``ThreadTree``."""
+def tree_of(
+    history: Any, highlight: str | None = None, notes: dict[str, list[str]] | None = None
+) -> Any:
+    """The rich Tree of a ``ThreadTree`` (``notes``: lines under a thread)."""
     children: dict[str, list[tuple[str, int | None]]] = {}
     lengths: dict[str, int] = {}
     for node in history.walk():
         lengths[node.info.id] = node.info.length
         children[node.info.id] = [(c.info.id, c.info.forked_at) for c in node.children]
-    return tree_view(history.info.id, children, lengths, highlight=highlight)
+    return tree_view(history.info.id, children, lengths, highlight=highlight, notes=notes)
+
+
+def compaction_notes(store: Any, history: Any) -> dict[str, list[str]]:
+    """thread -> ``"compacts ARCHIVE (...)"`` for every thread of the tree
+    whose chain starts with a compaction (``convo.compaction``), naming the
+    thread(s) whose head is the compacted chain's original head (where
+    ``compact_thread`` archives it).  A fork that shares its parent's first
+    turn shares its compaction too: only the parent gets the line."""
+    from convo.compaction import compaction_link
+
+    notes: dict[str, list[str]] = {}
+    firsts: dict[str, str | None] = {}
+    parents: dict[str, str] = {}
+    by_head: dict[str, list[Any]] | None = None
+    for node in history.walk():
+        info = node.info
+        parents.update((child.info.id, info.id) for child in node.children)
+        first = store.load(info.id, upto=1) if info.length else None
+        firsts[info.id] = first.head_id if first is not None else None
+        link = compaction_link(first) if first is not None else None
+        parent = parents.get(info.id)
+        if link is None or (parent is not None and firsts.get(parent) == firsts[info.id]):
+            continue
+        if by_head is None:
+            by_head = {}
+            for other in store.threads():
+                by_head.setdefault(other.head_id or "", []).append(other)
+        head = link.get("compacted_head")
+        summarised = link.get("summarised_turns")
+        count = str(summarised) if isinstance(summarised, int) else "?"
+        archives = [a for a in by_head.get(head, []) if a.id != info.id] if isinstance(head, str) else []
+        if archives:
+            for archive in archives:
+                notes.setdefault(info.id, []).append(
+                    f"[cyan]compacts[/] [bold]{escape(archive.id)}[/] "
+                    f"[dim](summarises {count} of its {archive.length} turns)[/]"
+                )
+        else:
+            where = escape(head[:19]) + "…" if isinstance(head, str) else "?"
+            notes.setdefault(info.id, []).append(
+                f"[cyan]compacts[/] {where} [dim](summarises {count} turns; no thread "
+                "has that chain's head)[/]"
+            )
+    return notes
 
 
 @main.command()
 @click.argument("thread")
 @pass_app
 def tree(app: App, thread: str) -> None:
-    """Draw the fork tree THREAD belongs to."""
-    app.out.print(tree_of(app.store(read_only=True).history(thread), highlight=thread))
+    """Draw the fork tree THREAD belongs to, with what each compacted
+    thread summarises (the thread that keeps the original chain)."""
+    store = app.store(read_only=True)
+    history = store.history(thread)
+    app.out.print(tree_of(history, highlight=thread, notes=compaction_notes(store, history)))
 
 
 @main.command()

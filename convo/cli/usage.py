@@ -81,10 +81,8 @@ def usage(app: App, thread: str, since: str | None, as_json: bool) -> None:
     A fork shares its prefix's requests with the thread it forked from;
     use --since to count only its own.
     """
-    store = app.store()
-    conversation = store.load(thread)
-    base = None if since is None else store.load(since)
-    ledger = conversation.usage(since=base)
+    # One read of both threads (store.usage): a save meanwhile cannot skew it.
+    ledger = app.store(read_only=True).usage(thread, since=since)
     if as_json:
         for row in ledger.requests:
             click.echo(json.dumps({"turn": row.index, "turn_id": row.turn_id,

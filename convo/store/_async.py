@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from convo.conversation import Conversation
 from convo.errors import ConflictError, StoreError
 from convo.inputs import check_store_args
-from convo.store import _ops
+from convo.store import _ops, _usage
 from convo.store._engine import DEFAULT_BUSY_TIMEOUT, StoreURL, make_async_engine
 from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
@@ -34,6 +34,7 @@ from convo.store._search import search as search_turns
 from convo.store._sql import Statements, Tx, statements_for
 from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id
 from convo.store.migrate import ensure_schema
+from convo.usage import Ledger, PriceTable
 
 __all__ = ["AsyncStore"]
 
@@ -298,6 +299,24 @@ class AsyncStore:
         if upto is None:
             _ops.remember_loaded(self._heads, thread_id, loaded)
         return conversation
+
+    async def usage(
+        self, thread_id: str, *, since: str | None = None, prices: PriceTable | None = None
+    ) -> Ledger:
+        """The thread's usage ledger (see ``Store.usage``): the same ledger
+        as ``(await store.load(thread_id)).usage(...)``, ``since`` a thread
+        whose shared prefix is left out.
+
+        Raises:
+            ThreadNotFoundError: ``thread_id`` or ``since`` does not exist.
+            IntegrityError: a stored chain is damaged.
+        """
+        check_store_args(thread_id=thread_id, since=since)  # convo.inputs
+        check_thread_id(thread_id)
+        if since is not None:
+            check_thread_id(since)
+        rows = await self._run(lambda tx: _usage.read(tx, thread_id, since), write=False)
+        return _usage.ledger_of(thread_id, since, rows, prices)
 
     async def info(self, thread_id: str) -> ThreadInfo:
         """What the store knows about one thread.

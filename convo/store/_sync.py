@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from convo.conversation import Conversation
 from convo.errors import ConflictError, StoreError
 from convo.inputs import check_store_args
-from convo.store import _ops
+from convo.store import _ops, _usage
 from convo.store._engine import (
     DEFAULT_BUSY_TIMEOUT,
     keep_inherited,
@@ -41,6 +41,7 @@ from convo.store._search import search as search_turns
 from convo.store._sql import Tx, statements_for
 from convo.store.migrate import ensure_schema
 from convo.store.schema import THREAD_ID_LENGTH
+from convo.usage import Ledger, PriceTable
 
 __all__ = ["Store", "backoff", "check_conversation", "check_thread_id", "new_fork_id"]
 
@@ -440,6 +441,39 @@ class Store:
         if upto is None:
             _ops.remember_loaded(self._heads, thread_id, loaded)
         return conversation
+
+    def usage(
+        self, thread_id: str, *, since: str | None = None, prices: PriceTable | None = None
+    ) -> Ledger:
+        """The thread's usage ledger: every model response of its chain,
+        with its tokens (input, output, cache read, cache write by TTL) and
+        cost; the same ledger as ``store.load(thread_id).usage(...)``.
+
+        A fork shares its prefix's requests with the thread it was forked
+        from; ``since`` leaves out the requests whose turn is in that
+        thread's chain (a fork's own cost: see ``Conversation.usage``).
+        Both threads are read in one transaction.
+
+        Args:
+            thread_id: the thread.
+            since: a thread whose turns (the shared prefix) are left out.
+            prices: override the profiles' price tables (one ``Prices``, a
+                model -> ``Prices`` mapping, or a function of the model).
+
+        Returns:
+            A ``convo.usage.Ledger``: one ``RequestUsage`` per response, and
+            the total.
+
+        Raises:
+            ThreadNotFoundError: ``thread_id`` or ``since`` does not exist.
+            IntegrityError: a stored chain is damaged.
+        """
+        check_store_args(thread_id=thread_id, since=since)  # convo.inputs
+        check_thread_id(thread_id)
+        if since is not None:
+            check_thread_id(since)
+        rows = self._run(lambda tx: _usage.read(tx, thread_id, since), write=False)
+        return _usage.ledger_of(thread_id, since, rows, prices)
 
     def info(self, thread_id: str) -> ThreadInfo:
         """What the store knows about one thread.

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from convo import Conversation
+from convo.compaction import compact_thread, compaction_link
 from convo.store import Store, head_revision
 
 
@@ -30,11 +31,11 @@ def test_threads_on_an_empty_database(run: Any, store: Store) -> None:
 
 
 def test_read_commands_never_create_a_database(run: Any, tmp_path: Path, error_line: Any) -> None:
-    """threads/show/tree/export/verify/db current on a typo'd --db: one error
+    """threads/show/tree/export/verify/usage/db current on a typo'd --db: one error
     line naming the file, and no file is created."""
     typo = tmp_path / "typo.db"
     for args in (["threads"], ["show", "t1"], ["tree", "t1"], ["export", "t1"], ["verify"],
-                 ["db", "current"]):
+                 ["usage", "t1"], ["db", "current"]):
         result = run(*args, db_url=f"sqlite:///{typo}")
         assert result.exit_code == 1, (args, result.output)
         assert "no database at" in error_line(result) and "typo.db" in error_line(result)
@@ -58,7 +59,7 @@ def test_read_commands_leave_the_database_untouched(run: Any, seeded: Conversati
     path = Path(db.removeprefix("sqlite:///"))
     before = hashlib.sha256(path.read_bytes()).digest()
     for args in (["threads"], ["show", "t1"], ["tree", "t1"], ["export", "t1"], ["verify"],
-                 ["db", "current"]):
+                 ["usage", "t1"], ["db", "current"]):
         assert run(*args).exit_code == 0, args
     assert hashlib.sha256(path.read_bytes()).digest() == before
 
@@ -93,6 +94,38 @@ def test_tree_draws_the_fork_tree(run: Any, seeded: Conversation, store: Store) 
     assert "t1b (2 turns) forked at turn 2" in result.stdout
     assert "t1c (1 turn) forked at turn 1" in result.stdout and "◀" in result.stdout
     assert run("tree", "nope").exit_code == 3
+
+
+def _six_turns() -> Conversation:
+    c = Conversation("Be brief.")
+    for i in range(3):
+        c = c.user(f"question {i}").assistant(f"answer {i}")
+    return c
+
+
+def test_tree_shows_what_a_compaction_summarises(run: Any, store: Store) -> None:
+    """A compacted thread is drawn with the thread that keeps its original
+    chain (compact_thread's archive) and how many turns the summary stands for;
+    a fork sharing its compaction does not repeat the line."""
+    store.save("long", _six_turns())
+    compacted = compact_thread(store, "long", "Three questions were answered.", keep_tail=2)
+    archive = f"long.before-compaction.{_six_turns().head_id.removeprefix('sha256:')[:12]}"
+    assert compaction_link(compacted) is not None and store.load(archive) == _six_turns()
+    store.fork("long", at=1, new_id="long-fork")
+    result = run("tree", "long", env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("long (2 turns)")
+    notes = [line for line in lines if "compacts" in line]
+    assert len(notes) == 1, result.stdout
+    assert notes[0].split("compacts ", 1)[1] == f"{archive} (summarises 4 of its 6 turns)"
+    assert lines.index(notes[0]) < next(i for i, line in enumerate(lines) if "long-fork" in line)
+    # Nothing compacted: no line; the archive itself is a thread of its own.
+    assert "compacts" not in run("tree", archive).stdout
+    # The archive gone (deleted): the line says so and names the head.
+    store.delete(archive)
+    gone = run("tree", "long", env={"COLUMNS": "160"}).stdout
+    assert f"compacts {_six_turns().head_id[:19]}… (summarises 4 turns; no thread has" in gone
 
 
 def test_fork_command(run: Any, seeded: Conversation, store: Store, error_line: Any) -> None:

@@ -172,6 +172,18 @@ def prefix_as_a_value(c: Conversation, response: object) -> Conversation:
     return compact(fixed, "summary", keep_tail=2)
 
 
+def stored_usage(store: Store) -> None:
+    from convo import Ledger, Prices
+
+    assert_type(store.usage("t", since="main", prices=Prices.standard(5.0, 25.0)), Ledger)
+
+
+async def stored_usage_async(store: AsyncStore) -> None:
+    from convo import Ledger
+
+    assert_type(await store.usage("t", since="main"), Ledger)
+
+
 
 # -- issue 14: the tool runner, streaming events, settings, conflict policy -----------
 
