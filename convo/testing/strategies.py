@@ -497,7 +497,13 @@ def _msgs(c: Conversation) -> list[dict[str, Any]]:
 
 @st.composite
 def invalid_conversations(draw: Draw, edits: tuple[str, ...] = _EDITS) -> InvalidCase:
-    """Payloads one edit away from a valid conversation, with the broken rule."""
+    """Payloads one edit away from a valid conversation, with the broken rule.
+
+    Judge them as a strict loader would: ``Conversation.from_payload(payload,
+    policy="strict")``.  The ``roles-alternate`` cases (two same-role
+    messages in a row) are refused only under ``strict``; the default load
+    (policy ``keep``) accepts them, as the API does, and combines them.
+    """
     edit = draw(st.sampled_from(edits))
     base = draw(conversations(max_turns=6, end_with="user", complete=True))
     system = base.system_json
