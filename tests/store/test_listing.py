@@ -140,7 +140,7 @@ def test_upgrade_0002_to_0003_keeps_a_full_database(db_url):
     from convo.store import downgrade
 
     assert downgrade(db_url, "0002") == "0002"
-    assert upgrade(db_url) == "0003" == current_revision(db_url)
+    assert upgrade(db_url) == "0004" == current_revision(db_url)
     engine = create_engine(db_url)
     try:
         names = {ix["name"] for ix in inspect(engine).get_indexes("threads")}
