@@ -29,8 +29,7 @@ from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only_async, open_target, read_only_candidates
-from convo.store._search import SearchHit
-from convo.store._search import index_unindexed, unindexed
+from convo.store._search import SearchHit, index_unindexed, unindexed
 from convo.store._search import search as search_turns
 from convo.store._sql import Statements, Tx, statements_for
 from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id

@@ -36,8 +36,7 @@ from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only, open_target
-from convo.store._search import SearchHit
-from convo.store._search import index_unindexed, unindexed
+from convo.store._search import SearchHit, index_unindexed, unindexed
 from convo.store._search import search as search_turns
 from convo.store._sql import Tx, statements_for
 from convo.store.migrate import ensure_schema

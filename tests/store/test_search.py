@@ -141,9 +141,11 @@ def test_a_read_only_store_refuses_a_tail_too_long_to_scan(tmp_path, monkeypatch
     path = tmp_path / "s.db"
     with Store(path) as store:
         store.save("t", chat(4, tag="yak"))
-    with Store(path, read_only=True) as reader:
-        with pytest.raises(StoreError, match="not in the search index yet.*writable store"):
-            reader.search("question")
+    with (
+        Store(path, read_only=True) as reader,
+        pytest.raises(StoreError, match=r"not in the search index yet.*writable store"),
+    ):
+        reader.search("question")
     with Store(path) as store:
         assert len(store.search("question")) == 2
     with Store(path, read_only=True) as reader:
