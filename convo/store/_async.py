@@ -370,7 +370,8 @@ class AsyncStore:
             One ``SearchHit`` per matching turn: its id, index, role, origin,
             a snippet with the matches in ``[...]``, and the threads holding it.
         """
-        if not self._read_only and await self._run(unindexed, write=False):
+        sqlite = self._engine.dialect.name == "sqlite"
+        if sqlite and not self._read_only and await self._run(unindexed, write=False):
             # SQLite indexes the turns saved since the last search (0004).
             await self._run(index_unindexed, write=True)
         return await self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)

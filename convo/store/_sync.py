@@ -519,7 +519,8 @@ class Store:
             One ``SearchHit`` per matching turn: its id, index, role, origin,
             a snippet with the matches in ``[...]``, and the threads holding it.
         """
-        if not self._read_only and self._run(unindexed, write=False):
+        sqlite = self._engine.dialect.name == "sqlite"
+        if sqlite and not self._read_only and self._run(unindexed, write=False):
             # SQLite indexes the turns saved since the last search (0004).
             self._run(index_unindexed, write=True)
         return self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)

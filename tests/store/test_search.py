@@ -216,3 +216,22 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
     with Store(db_url) as store:
         assert {h.turn_id: h.threads for h in store.search("question", limit=500)} == expected
         assert len(store.search("emu25", limit=50)) == 4
+
+
+async def test_async_search_indexes_at_search_time_and_reads_the_tail(tmp_path):
+    """AsyncStore: the same catch-up on a writable store, the same tail scan
+    on a read-only one."""
+    from convo.store import AsyncStore
+
+    path = tmp_path / "a.db"
+    async with AsyncStore(path) as store:
+        await store.save("a", Conversation().user("an early heron"))
+        assert [h.threads for h in await store.search("heron")] == [("a",)]
+        await store.save("b", Conversation().user("a late heron"))
+        assert _indexed(path) == 1
+    async with AsyncStore(path, read_only=True) as reader:
+        assert sorted(h.threads for h in await reader.search("heron")) == [("a",), ("b",)]
+    assert _indexed(path) == 1
+    async with AsyncStore(path) as store:
+        assert len(await store.search("heron")) == 2
+    assert _indexed(path) == 2
