@@ -29,7 +29,7 @@ from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only_async, open_target, read_only_candidates
-from convo.store._search import SearchHit
+from convo.store._search import SearchHit, index_unindexed, unindexed
 from convo.store._search import search as search_turns
 from convo.store._sql import Statements, Tx, statements_for
 from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id
@@ -377,6 +377,9 @@ class AsyncStore:
         Uses the database's full-text search (SQLite FTS5, PostgreSQL
         ``tsvector`` with a GIN index); words are matched whole, without
         stemming; the query has no syntax (quotes and operators are text).
+        On SQLite, turns are indexed when searching, not when saving: a
+        writable store first indexes the turns saved since the last search;
+        a read-only one also scans those (at most ``TAIL_SCAN_LIMIT``).
 
         Args:
             text: the words to look for.
@@ -386,6 +389,10 @@ class AsyncStore:
             One ``SearchHit`` per matching turn: its id, index, role, origin,
             a snippet with the matches in ``[...]``, and the threads holding it.
         """
+        sqlite = self._engine.dialect.name == "sqlite"
+        if sqlite and not self._read_only and await self._run(unindexed, write=False):
+            # SQLite indexes the turns saved since the last search (0004).
+            await self._run(index_unindexed, write=True)
         return await self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
 
     async def history(self, thread_id: str) -> ThreadTree:

@@ -9,8 +9,11 @@ the cursor and reads only the page, however many threads there are.
 The cursor is opaque text: the order, and the sort key (timestamp and id)
 of the last thread of the page. Filters: ``title`` (exact),
 ``forked_from`` (a thread id), ``meta`` (every key equal: ``{"user":
-"u1"}``). On PostgreSQL a meta filter is a ``jsonb @>`` containment test;
-on SQLite, ``json_extract`` per key (the other filters narrow first).
+"u1"}``). On PostgreSQL a meta filter is ``meta::jsonb @> :filter``,
+served by the GIN index ``ix_threads_meta`` (``jsonb_path_ops``, migration
+0004). SQLite has no index on meta: a ``json_extract`` per key is checked on
+each row the rest of the query reads (the order's index, or the title or
+forked_from index when those filters are given, narrow first).
 """
 
 from __future__ import annotations

@@ -1,10 +1,21 @@
 """``store.search(text)``: full-text search over the text of turns.
 
-The database's own full-text search does the work (migration 0003):
-SQLite's FTS5 table ``turns_search``, kept by triggers, and PostgreSQL's
-GIN index on ``to_tsvector('simple', convo_turn_text(content))``. The text
-of a turn is its string content, or its text blocks joined. Every word of
-the query must appear (in any order); results are ranked by relevance.
+The database's own full-text search does the work: SQLite's FTS5 table
+``turns_search`` (migration 0003) and PostgreSQL's GIN index on
+``to_tsvector('simple', convo_turn_text(content))``. The text of a turn is
+its string content, or its text blocks joined. Every word of the query must
+appear (in any order); results are ranked by relevance.
+
+SQLite indexes at search time, not at save time (migration 0004 dropped the
+insert trigger, which doubled the cost of a save): turns are append-only
+and a new row's rid is above every other's, so the turns not indexed yet
+are exactly those whose rid is above the highest indexed rowid, and a
+writable store's ``search`` first indexes them (``index_unindexed``, one
+``INSERT ... SELECT``). gc's deletes leave the index by the delete trigger.
+A read-only store cannot write: it searches the index, plus the unindexed
+tail (at most ``TAIL_SCAN_LIMIT`` turns, else a ``StoreError`` says how to
+index them) through a throwaway in-memory FTS5 table, so the words match by
+the same tokenizer; a tail hit's rank is computed over the tail only.
 
 A hit names the threads that reach the turn (a turn shared by a thread and
 its forks is one hit): each thread's head is checked through the jump
@@ -14,14 +25,20 @@ pointers, O(log n) rows per thread and hit.
 from __future__ import annotations
 
 import re
+import sqlite3
 from typing import Any, Final
 
 from attrs import frozen
 from sqlalchemy import text
 
+from convo.errors import StoreError
 from convo.store._sql import Compiled, Tx
 
-__all__ = ["SearchHit", "search"]
+__all__ = ["TAIL_SCAN_LIMIT", "SearchHit", "index_unindexed", "search", "unindexed"]
+
+TAIL_SCAN_LIMIT: Final = 20_000
+"""A read-only SQLite store scans at most this many unindexed turns per
+search (~0.1 s on this machine); more is refused with a ``StoreError``."""
 
 _WORD: Final = re.compile(r"\w+", re.UNICODE)
 
@@ -58,9 +75,37 @@ class SearchHit:
         }
 
 
+# The text of a turn, from its content column (as in migrations 0003/0004).
+_SQLITE_TEXT: Final = """CASE
+  WHEN NOT json_valid(content) THEN ''
+  WHEN json_type(content) = 'text' THEN json_extract(content, '$')
+  WHEN json_type(content) <> 'array' THEN ''
+  ELSE coalesce((SELECT group_concat(
+                   CASE WHEN b.type = 'object' THEN json_extract(b.value, '$.text') END, ' ')
+                 FROM json_each(content) AS b
+                 WHERE CASE WHEN b.type = 'object'
+                       THEN json_extract(b.value, '$.type') END = 'text'), '')
+END"""
+
+# The highest indexed rowid: the content table's integer primary key, one
+# b-tree step (the FTS5 table itself would scan).
+_INDEXED: Final = "coalesce((SELECT max(id) FROM turns_search_content), 0)"
+
+_SQLITE_BEHIND: Final = f"SELECT EXISTS (SELECT 1 FROM turns WHERE rid > {_INDEXED})"
+
+_SQLITE_CATCH_UP: Final = (
+    f"INSERT INTO turns_search (rowid, text) SELECT rid, {_SQLITE_TEXT} "
+    f"FROM turns WHERE rid > {_INDEXED}"
+)
+
+_SQLITE_TAIL: Final = (
+    f"SELECT rid, id, depth, role, origin, {_SQLITE_TEXT} FROM turns "
+    f"WHERE rid > {_INDEXED} ORDER BY rid LIMIT :limit"
+)
+
 _SQLITE_SEARCH: Final = """
 SELECT t.rid, t.id, t.depth, t.role, t.origin,
-       snippet(turns_search, 0, '[', ']', '…', 16)
+       snippet(turns_search, 0, '[', ']', '…', 16), rank
 FROM turns_search JOIN turns AS t ON t.rid = turns_search.rowid
 WHERE turns_search MATCH :query
 ORDER BY rank LIMIT :limit
@@ -96,6 +141,50 @@ def fts5_query(words: list[str]) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
+def unindexed(tx: Tx) -> bool:
+    """Whether some turn is not in the search index yet (SQLite; PostgreSQL
+    indexes on write: never)."""
+    if tx.s.is_postgresql:
+        return False
+    return bool(tx.rows(_compiled(tx, "behind", _SQLITE_BEHIND), {})[0][0])
+
+
+def index_unindexed(tx: Tx) -> int:
+    """Index every turn above the highest indexed rowid (a write); return how many."""
+    if tx.s.is_postgresql:
+        return 0
+    return tx.count(_compiled(tx, "catch_up", _SQLITE_CATCH_UP), {})
+
+
+def _tail_matches(tx: Tx, argument: str, limit: int) -> list[Any]:
+    """The unindexed turns that match, searched in a throwaway FTS5 table
+    (the same tokenizer, so the same word rule), as the index's rows."""
+    tail = tx.rows(_compiled(tx, "tail", _SQLITE_TAIL), {"limit": TAIL_SCAN_LIMIT + 1})
+    if not tail:
+        return []
+    if len(tail) > TAIL_SCAN_LIMIT:
+        raise StoreError(
+            f"more than {TAIL_SCAN_LIMIT} turns are not in the search index yet, and a "
+            "read-only store cannot index them: search once with a writable store "
+            "(Store(url).search(...)) to index them"
+        )
+    by_rid = {row[0]: row[1:5] for row in tail}
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.execute("CREATE VIRTUAL TABLE tail USING fts5(text)")
+        scratch.executemany(
+            "INSERT INTO tail (rowid, text) VALUES (?, ?)", [(row[0], row[5]) for row in tail]
+        )
+        found = scratch.execute(
+            "SELECT rowid, snippet(tail, 0, '[', ']', '…', 16), rank FROM tail "
+            "WHERE tail MATCH ? ORDER BY rank LIMIT ?",
+            (argument, limit),
+        ).fetchall()
+    finally:
+        scratch.close()
+    return [(rid, *by_rid[rid], snippet, rank) for rid, snippet, rank in found]
+
+
 def search(tx: Tx, query: str, *, limit: int) -> list[SearchHit]:
     """The turns matching every word of ``query``, best first (see module doc)."""
     from convo.store._ops import _ancestor
@@ -113,9 +202,15 @@ def search(tx: Tx, query: str, *, limit: int) -> list[SearchHit]:
         statement, argument = _compiled(tx, "sqlite", _SQLITE_SEARCH), fts5_query(words)
     # Unreachable turns (waiting for gc) match too: read a few more than asked.
     rows = tx.rows(statement, {"query": argument, "limit": limit * 4})
+    if not tx.s.is_postgresql:
+        # Turns saved since the last index update (a read-only store's, or a
+        # writer's racing this search): ranked with the index's by bm25.
+        tail = _tail_matches(tx, argument, limit * 4)
+        if tail:
+            rows = sorted([*rows, *tail], key=lambda row: row[6])[: limit * 4]
     hits: list[SearchHit] = []
     heads_by_depth: dict[int, list[Any]] = {}
-    for rid, turn_id, depth, role, origin, snippet in rows:
+    for rid, turn_id, depth, role, origin, snippet, *_rank in rows:
         heads = heads_by_depth.get(depth)
         if heads is None:
             heads = heads_by_depth[depth] = tx.rows(_compiled(tx, "heads", _HEADS), {"depth": depth})

@@ -220,11 +220,17 @@ threads = Table(
 _FTS5_SHADOWS: Final = ("", "_data", "_idx", "_content", "_docsize", "_config")
 
 SEARCH_OBJECTS: Final = frozenset(
-    {"ix_turns_search", *(f"turns_search{suffix}" for suffix in _FTS5_SHADOWS)}
+    {
+        "ix_turns_search",
+        "ix_threads_meta",
+        *(f"turns_search{suffix}" for suffix in _FTS5_SHADOWS),
+    }
 )
-"""The full-text search structures of migration 0003, outside this metadata
-(an FTS5 table and its shadow tables; an expression index): comparisons of
-the database with ``metadata`` skip them (``include_object``)."""
+"""The search structures outside this metadata: the full-text search of
+migration 0003 (an FTS5 table and its shadow tables; an expression index)
+and PostgreSQL's GIN index on ``meta::jsonb`` (0004, an expression index):
+comparisons of the database with ``metadata`` skip them
+(``include_object``)."""
 
 
 def include_object(

@@ -1,4 +1,4 @@
-"""threads(): cursor pagination, filters and orders, on an index; migration 0003."""
+"""threads(): cursor pagination, filters and orders, on an index; migrations 0003, 0004."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_upgrade_0002_to_0003_keeps_a_full_database(db_url):
     from convo.store import downgrade
 
     assert downgrade(db_url, "0002") == "0002"
-    assert upgrade(db_url) == "0003" == current_revision(db_url)
+    assert upgrade(db_url) == "0004" == current_revision(db_url)
     engine = create_engine(db_url)
     try:
         names = {ix["name"] for ix in inspect(engine).get_indexes("threads")}
@@ -150,3 +150,41 @@ def test_upgrade_0002_to_0003_keeps_a_full_database(db_url):
     with Store(db_url) as store:
         assert {i.id: store.load(i.id) for i in store.threads()} == expected
         assert sum(len(p) for p in pages(store)) == 42
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_postgresql_meta_filter_uses_the_gin_index(db_url):
+    """0004: a selective meta filter is served by ix_threads_meta (GIN on
+    meta::jsonb, jsonb_path_ops), the plan PostgreSQL picks for the store's
+    own listing query on a table of 5000 threads."""
+    from types import SimpleNamespace
+
+    from convo.store._listing import _statement
+
+    with Store(db_url) as store:
+        fill(store, 6)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO threads (id, meta, version, created_at, updated_at) "
+                "SELECT 'bulk' || g, json_build_object('user', 'b' || g, 'n', g)::text, 1, "
+                "now(), now() FROM generate_series(1, 5000) AS g"
+            )
+            conn.exec_driver_sql("ANALYZE threads")
+        statement = _statement(
+            SimpleNamespace(s=store._statements),  # type: ignore[arg-type]
+            order="updated", limited=True, after=False, title=False, forked_from=False,
+            meta_keys=("user",),
+        )
+        assert "@>" in statement.sql
+        with store.engine.connect() as conn:
+            plan = "\n".join(
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN " + statement.sql, {"meta": '{"user": "b42"}', "limit": 20}
+                )
+            )
+        assert "ix_threads_meta" in plan, plan
+        assert [i.id for i in store.threads(meta={"user": "b42"})] == ["bulk42"]
+        assert [i.id for i in store.threads(meta={"user": "b42", "n": 42})] == ["bulk42"]
+        assert store.threads(meta={"user": "b42", "n": "42"}) == []  # the JSON type counts
+        assert {i.id for i in store.threads(meta={"user": "u1"})} == {"t01", "t04"}

@@ -1,10 +1,13 @@
-"""store.search: the database's full-text search over turn text (migration 0003)."""
+"""store.search: the database's full-text search over turn text (migrations 0003, 0004)."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import pytest
 
 from convo import Conversation, TextBlock, ToolUseBlock
+from convo.errors import StoreError
 from convo.store import SearchHit, Store, downgrade, upgrade
 
 from .conftest import chat
@@ -64,14 +67,14 @@ def test_search_on_a_read_only_store(tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
-def test_upgrade_to_0003_indexes_every_existing_turn(db_url):
+def test_upgrade_from_0002_indexes_every_existing_turn(db_url):
     """A database full of turns, taken back to 0002 and upgraded: every turn
     written before the search index existed is found."""
     with Store(db_url) as store:
         for i in range(30):
             store.save(f"t{i}", chat(6, tag=f"zebra{i}-"))
     assert downgrade(db_url, "0002") == "0002"
-    assert upgrade(db_url) == "0003"
+    assert upgrade(db_url) == "0004"
     with Store(db_url) as store:
         hits = store.search("zebra7", limit=50)
         assert {h.threads for h in hits} == {("t7",)} and len(hits) == 6
@@ -83,3 +86,152 @@ async def test_async_search(async_store):
     await async_store.save("a", Conversation().user("hello async world"))
     (hit,) = await async_store.search("async")
     assert hit.threads == ("a",)
+
+
+def _indexed(path) -> int:
+    """How many turns the SQLite search index holds."""
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("SELECT count(*) FROM turns_search_content").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_saves_do_not_index_and_search_catches_up(tmp_path):
+    """SQLite (0004): a save writes no index row; the next search indexes
+    every turn saved since the last one, and finds them."""
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.save("a", Conversation().user("first giraffe"))
+        assert _indexed(path) == 0
+        assert [h.threads for h in store.search("giraffe")] == [("a",)]
+        assert _indexed(path) == 1
+        store.save("a", store.load("a").assistant("second giraffe, an okapi"))
+        assert _indexed(path) == 1  # the save left the index alone
+        assert [h.index for h in store.search("okapi")] == [1]
+        assert sorted(h.index for h in store.search("giraffe")) == [0, 1]
+        assert _indexed(path) == 2
+
+
+def test_a_read_only_store_finds_turns_not_indexed_yet(tmp_path):
+    """A read-only store cannot index: it scans the unindexed tail with the
+    same tokenizer, ranks it with the index's hits, and writes nothing."""
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        seed(store)
+        store.search("paris")  # indexes the seed
+        before = _indexed(path)
+        store.save("late", Conversation().user("Paris café at night").assistant("Très bien."))
+    with Store(path, read_only=True) as reader:
+        found = {h.threads for h in reader.search("paris")}
+        assert ("late",) in found and ("other",) in found and ("t1", "t1-alt") in found
+        (hit,) = reader.search("cafe")  # unicode61 drops diacritics, as the index does
+        assert hit.threads == ("late",) and "[café]" in hit.snippet
+        assert [h.index for h in reader.search("tres bien")] == [1]
+        assert reader.search("lyon") == []
+    assert _indexed(path) == before
+
+
+def test_a_read_only_store_refuses_a_tail_too_long_to_scan(tmp_path, monkeypatch):
+    """Past TAIL_SCAN_LIMIT unindexed turns the read-only search says what
+    to do; a writable store's search indexes them and it works again."""
+    from convo.store import _search
+
+    monkeypatch.setattr(_search, "TAIL_SCAN_LIMIT", 3)
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.save("t", chat(4, tag="yak"))
+    with (
+        Store(path, read_only=True) as reader,
+        pytest.raises(StoreError, match=r"not in the search index yet.*writable store"),
+    ):
+        reader.search("question")
+    with Store(path) as store:
+        assert len(store.search("question")) == 2
+    with Store(path, read_only=True) as reader:
+        assert len(reader.search("question")) == 2
+
+
+def test_gc_removes_unindexed_and_indexed_turns(tmp_path):
+    """gc's deletes leave the index (delete trigger) and the tail: a
+    collected turn is never found, whether it was indexed or not; a rid
+    reused after gc is indexed as the new turn."""
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.save("old", Conversation().user("indexed walrus"))
+        assert store.search("walrus")
+        store.save("new", Conversation().user("unindexed walrus"))
+        store.delete("old")
+        store.delete("new")
+        store.gc()
+        with Store(path, read_only=True) as reader:
+            assert reader.search("walrus") == []
+        assert store.search("walrus") == []
+        store.save("again", Conversation().user("a fresh narwhal"))
+        assert [h.threads for h in store.search("narwhal")] == [("again",)]
+        assert store.search("walrus") == []
+        assert _indexed(path) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file"], indirect=True)
+def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db_url, tmp_path):
+    """0004 -> 0003 indexes the unindexed tail and brings the insert trigger
+    back (0003 saves are indexed on write); 0003 -> 0004 drops it and every
+    hit is the same."""
+    path = db_url.removeprefix("sqlite:///")
+    with Store(db_url) as store:
+        for i in range(20):
+            store.save(f"t{i}", chat(4, tag=f"emu{i}-"))
+        store.search("emu3")  # index some, leave the rest as a tail
+        for i in range(20, 30):
+            store.save(f"t{i}", chat(4, tag=f"emu{i}-"))
+        expected = {h.turn_id: h.threads for h in store.search("question", limit=500)}
+    assert len(expected) == 30 * 2
+    assert downgrade(db_url, "0003") == "0003"
+    db = sqlite3.connect(path)
+    try:
+        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        assert triggers == {"turns_search_insert", "turns_search_delete"}
+        assert _indexed(path) == db.execute("SELECT count(*) FROM turns").fetchone()[0]
+        # A 0003 writer's insert is indexed by the trigger.
+        db.execute(
+            "INSERT INTO turns (key, id, parent, depth, jump, role, origin, content, meta, "
+            "created_at) VALUES (x'00', 'sha256:x', NULL, 0, NULL, 'user', 'human', "
+            "'\"quokka\"', '{}', 0)"
+        )
+        hit = db.execute("SELECT rowid FROM turns_search WHERE turns_search MATCH 'quokka'")
+        assert len(hit.fetchall()) == 1
+        db.rollback()
+    finally:
+        db.close()
+    assert upgrade(db_url) == "0004"
+    db = sqlite3.connect(path)
+    try:
+        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        assert triggers == {"turns_search_delete"}
+    finally:
+        db.close()
+    with Store(db_url, read_only=True) as reader:
+        assert {h.turn_id: h.threads for h in reader.search("question", limit=500)} == expected
+    with Store(db_url) as store:
+        assert {h.turn_id: h.threads for h in store.search("question", limit=500)} == expected
+        assert len(store.search("emu25", limit=50)) == 4
+
+
+async def test_async_search_indexes_at_search_time_and_reads_the_tail(tmp_path):
+    """AsyncStore: the same catch-up on a writable store, the same tail scan
+    on a read-only one."""
+    from convo.store import AsyncStore
+
+    path = tmp_path / "a.db"
+    async with AsyncStore(path) as store:
+        await store.save("a", Conversation().user("an early heron"))
+        assert [h.threads for h in await store.search("heron")] == [("a",)]
+        await store.save("b", Conversation().user("a late heron"))
+        assert _indexed(path) == 1
+    async with AsyncStore(path, read_only=True) as reader:
+        assert sorted(h.threads for h in await reader.search("heron")) == [("a",), ("b",)]
+    assert _indexed(path) == 1
+    async with AsyncStore(path) as store:
+        assert len(await store.search("heron")) == 2
+    assert _indexed(path) == 2
