@@ -215,8 +215,8 @@ class AsyncStore:
                 conversation's head, or the system prompt differs (the turns
                 are stored anyway).
         """
-        check_store_args(thread_id=thread_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
+        check_store_args(title=title, meta=meta)  # convo.inputs
         check_conversation(conversation)
         now = datetime.now(UTC)
 
@@ -256,9 +256,9 @@ class AsyncStore:
             ThreadExistsError: ``new_id`` exists already.
             ForkPointError: ``at`` is out of range (also an ``IndexError``).
         """
-        check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
-        target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
+        target = check_thread_id(new_id, "new_id") if new_id is not None else new_fork_id(thread_id)
+        check_store_args(title=title, meta=meta)  # convo.inputs
         now = datetime.now(UTC)
         return await self._run(
             lambda tx: _ops.fork(
@@ -273,7 +273,6 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         await self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
 
@@ -292,7 +291,6 @@ class AsyncStore:
             IntegrityError: the stored chain is damaged.
             IndexError: ``upto`` is outside ``-length..length``.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         loaded = await self._run(lambda tx: _ops.load(tx, thread_id, upto), write=False)
         conversation = _ops.guarded(_ops.to_conversation, thread_id, loaded)
@@ -311,10 +309,9 @@ class AsyncStore:
             ThreadNotFoundError: ``thread_id`` or ``since`` does not exist.
             IntegrityError: a stored chain is damaged.
         """
-        check_store_args(thread_id=thread_id, since=since)  # convo.inputs
         check_thread_id(thread_id)
         if since is not None:
-            check_thread_id(since)
+            check_thread_id(since, "since")
         rows = await self._run(lambda tx: _usage.read(tx, thread_id, since), write=False)
         return _usage.ledger_of(thread_id, since, rows, prices)
 
@@ -324,7 +321,6 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return await self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
@@ -401,7 +397,6 @@ class AsyncStore:
         Raises:
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return await self._run(lambda tx: _ops.history(tx, thread_id), write=False)
 
@@ -413,7 +408,6 @@ class AsyncStore:
             IntegrityError: depths, parent or jump links are damaged.
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         chain = await self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
         return _ops.guarded(_ops.verify_chain, thread_id, chain)

@@ -56,10 +56,13 @@ def backoff(attempt: int) -> float:
     return float(min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
 
 
-def check_thread_id(thread_id: str) -> str:
-    """Validate a thread id (a non-empty string of at most 255 characters)."""
+def check_thread_id(thread_id: str, name: str = "thread_id") -> str:
+    """Validate a thread id: a non-empty string of at most 255 characters,
+    with no NUL and no lone surrogate (the input policy, ``convo.inputs``;
+    ``name`` is the argument an error names)."""
     if not isinstance(thread_id, str) or not thread_id:  # type: ignore[redundant-expr]
         raise ValueError(f"a thread id must be a non-empty string, got {thread_id!r}")
+    check_store_args(**{name: thread_id})
     if len(thread_id) > THREAD_ID_LENGTH:
         raise ValueError(f"a thread id has at most {THREAD_ID_LENGTH} characters")
     return thread_id
@@ -314,8 +317,8 @@ class Store:
                 reload and re-apply, or save under a new thread id.
             StoreError: the database failed.
         """
-        check_store_args(thread_id=thread_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
+        check_store_args(title=title, meta=meta)  # convo.inputs
         check_conversation(conversation)
         now = datetime.now(UTC)
 
@@ -370,9 +373,9 @@ class Store:
             ForkPointError: ``at`` is outside ``-length..length`` (also an
                 ``IndexError``).
         """
-        check_store_args(thread_id=thread_id, new_id=new_id, title=title, meta=meta)  # convo.inputs
         check_thread_id(thread_id)
-        target = check_thread_id(new_id) if new_id is not None else new_fork_id(thread_id)
+        target = check_thread_id(new_id, "new_id") if new_id is not None else new_fork_id(thread_id)
+        check_store_args(title=title, meta=meta)  # convo.inputs
         now = datetime.now(UTC)
         return self._run(
             lambda tx: _ops.fork(
@@ -391,7 +394,6 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         self._run(lambda tx: _ops.delete(tx, thread_id), write=True)
 
@@ -434,7 +436,6 @@ class Store:
             IndexError: ``upto`` is outside ``-length..length``.
             StoreError: the database failed.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         loaded = self._run(lambda tx: _ops.load(tx, thread_id, upto), write=False)
         conversation = _ops.guarded(_ops.to_conversation, thread_id, loaded)
@@ -468,10 +469,9 @@ class Store:
             ThreadNotFoundError: ``thread_id`` or ``since`` does not exist.
             IntegrityError: a stored chain is damaged.
         """
-        check_store_args(thread_id=thread_id, since=since)  # convo.inputs
         check_thread_id(thread_id)
         if since is not None:
-            check_thread_id(since)
+            check_thread_id(since, "since")
         rows = self._run(lambda tx: _usage.read(tx, thread_id, since), write=False)
         return _usage.ledger_of(thread_id, since, rows, prices)
 
@@ -488,7 +488,6 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.info(tx, thread_id), write=False)
 
@@ -572,7 +571,6 @@ class Store:
         Raises:
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         return self._run(lambda tx: _ops.history(tx, thread_id), write=False)
 
@@ -597,7 +595,6 @@ class Store:
             TurnNotFoundError: the head row is missing.
             ThreadNotFoundError: no such thread.
         """
-        check_store_args(thread_id=thread_id)  # convo.inputs
         check_thread_id(thread_id)
         chain = self._run(lambda tx: _ops.load_chain(tx, thread_id), write=False)
         return _ops.guarded(_ops.verify_chain, thread_id, chain)
