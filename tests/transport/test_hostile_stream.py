@@ -43,14 +43,15 @@ DEEP = 1200
 
 
 def bounded(call: Callable[[], Any]) -> Any:
-    """Run ``call``: a result or a ConvoError, in under a second."""
-    start = time.perf_counter()
+    """Run ``call``: a result or a ConvoError, in under a second of CPU (CPU
+    time, so other processes on a loaded machine do not make it flaky)."""
+    start = time.thread_time()
     try:
         return call()
     except ConvoError as exc:
         return exc
     finally:
-        assert time.perf_counter() - start < 1.0
+        assert time.thread_time() - start < 1.0
 
 
 def deep_list(depth: int) -> Any:
@@ -292,9 +293,9 @@ def test_hostile_streams_through_the_transports(data: st.DataObject) -> None:
 
     import asyncio
 
-    start = time.perf_counter()
+    start = time.thread_time()
     result = asyncio.run(run_async())
-    assert time.perf_counter() - start < 1.0
+    assert time.thread_time() - start < 1.0
     assert isinstance(result, (dict, ConvoError))
 
 
