@@ -10,7 +10,17 @@ from convo._frozen import thaw
 from convo.blocks import ToolUseBlock
 from convo.chat import _machine
 from convo.chat._events import ChatEvent, TextDelta
-from convo.chat._machine import CallTool, Emit, Fork, Load, NextEvent, Request, Save, StreamEnd
+from convo.chat._machine import (
+    CallTool,
+    Emit,
+    Fork,
+    Load,
+    NextEvent,
+    Request,
+    Save,
+    StreamEnd,
+    stream_fold,
+)
 from convo.chat._settings import ThreadSettings
 from convo.chat._stream import AsyncChatStream
 from convo.conversation import Conversation, Policy, System
@@ -78,7 +88,7 @@ class _AsyncIO:
                 )
             self.events = source
             self.iterator = aiter(source)
-            return None
+            return stream_fold(chat.transport)
         if isinstance(op, Save):
             return await chat.store.save(op.thread, op.conversation, **op.options)
         if isinstance(op, Load):

@@ -35,8 +35,20 @@ from convo.turns import Turn
 
 if TYPE_CHECKING:
     from convo.chat._core import _Core
+    from convo.transport.stream import Accumulator
 
-__all__ = ["Branch", "CallTool", "Emit", "Fork", "Load", "NextEvent", "Request", "Save", "StreamEnd"]
+__all__ = [
+    "Branch",
+    "CallTool",
+    "Emit",
+    "Fork",
+    "Load",
+    "NextEvent",
+    "Request",
+    "Save",
+    "StreamEnd",
+    "stream_fold",
+]
 
 T = TypeVar("T")
 
@@ -46,7 +58,8 @@ T = TypeVar("T")
 
 @frozen
 class Request:
-    """Send ``payload`` (``stream``: open the event stream, return ``None``)."""
+    """Send ``payload`` (``stream``: open the event stream and return the fold
+    for it, ``stream_fold(transport)``)."""
 
     payload: dict[str, Any]
     stream: bool
@@ -131,10 +144,7 @@ def request(payload: dict[str, Any], *, stream: bool, step: int) -> Machine[Mapp
         if isinstance(request_id, str) and "request_id" not in response:
             return {**response, "request_id": request_id}
         return response  # type: ignore[no-any-return]
-    from convo.transport.stream import Accumulator
-
-    yield Request(payload, stream=True)
-    acc = Accumulator()
+    acc: Accumulator = yield Request(payload, stream=True)
     while True:
         raw = yield NextEvent()
         if isinstance(raw, StreamEnd):
@@ -147,6 +157,18 @@ def request(payload: dict[str, Any], *, stream: bool, step: int) -> Machine[Mapp
     if raw.request_id is not None and "request_id" not in message:
         return {**message, "request_id": raw.request_id}
     return message
+
+
+def stream_fold(transport: object) -> Accumulator:
+    """The fold for ``transport``'s streams: its own ``accumulator()`` when it
+    has one (an HTTP or SDK transport sending the fine-grained tool streaming
+    beta keeps unfinished tool strings, as the SDK does), else the plain one
+    (a user's own transport)."""
+    from convo.transport.stream import Accumulator
+
+    make = getattr(transport, "accumulator", None)
+    fold = make() if callable(make) else None
+    return fold if isinstance(fold, Accumulator) else Accumulator()
 
 
 # -- saving, under the conflict policy -------------------------------------------

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from convo._frozen import thaw
 from convo.chat import _machine
 from convo.chat._events import ChatEvent, TextDelta
-from convo.chat._machine import CallTool, Emit, Fork, Load, NextEvent, Request, Save, StreamEnd
+from convo.chat._machine import (
+    CallTool,
+    Emit,
+    Fork,
+    Load,
+    NextEvent,
+    Request,
+    Save,
+    StreamEnd,
+    stream_fold,
+)
 from convo.chat._stream import ChatStream
 from convo.conversation import Conversation, Policy, System
 from convo.errors import ChatStateError, ThreadNotFoundError
@@ -80,7 +90,7 @@ class _IO:
                 )
             self.events = source
             self.iterator = iter(source)
-            return None
+            return stream_fold(chat.transport)
         if isinstance(op, Save):
             return chat.store.save(op.thread, op.conversation, **op.options)
         if isinstance(op, Load):

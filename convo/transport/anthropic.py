@@ -74,7 +74,7 @@ from convo.transport.base import (
     redact_headers,
 )
 from convo.transport.retry import parse_retry_after
-from convo.transport.stream import StreamCheck
+from convo.transport.stream import FINE_GRAINED_TOOL_STREAMING, Accumulator, StreamCheck
 
 __all__ = ["AnthropicTransport", "AsyncAnthropicTransport", "AsyncClient", "SyncClient"]
 
@@ -391,6 +391,11 @@ class AnthropicTransport(BaseTransport):
         """``text`` with the client's credentials replaced by ``[redacted]``."""
         return self._core.secrets.scrub(text)
 
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
+
     def send(self, payload: Payload) -> APIResponse:
         """``client.messages.create``; the message as a dict with its ``request_id``.
 
@@ -479,6 +484,11 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
     def redact(self, text: str) -> str:
         """``text`` with the client's credentials replaced by ``[redacted]``."""
         return self._core.secrets.scrub(text)
+
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
 
     async def send(self, payload: Payload) -> APIResponse:
         """See :meth:`AnthropicTransport.send`."""
