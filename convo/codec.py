@@ -342,10 +342,24 @@ def block_from_json(data: Any, path: str = "$") -> Block:
     cls = BLOCK_TYPES.get(kind)
     if cls is None:
         return UnknownBlock(data)
+    data = _api_names(cls, data)
     block: Block = _read(cls, data, path)
     if not _identical(block_to_json(block), data):
         raise CodecError(f"the {kind!r} block would not be sent back as received", path=path)
     return block
+
+
+def _api_names(cls: type[Any], data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with the SDK's field name for a key that is a Python keyword
+    (``from_``, what ``model_dump()`` writes without ``by_alias``) read as the
+    API's (``from``), in place: the SDK's model means exactly that key, and
+    the API refuses the other spelling.  Only where the API's key is absent,
+    so nothing that was sent is dropped."""
+    names: Mapping[str, str] = getattr(cls, "JSON_NAMES", {})
+    for attribute, key in names.items():
+        if attribute in data and key not in data:
+            data = {(key if k == attribute else k): v for k, v in data.items()}
+    return data
 
 
 def _identical(a: Any, b: Any) -> bool:
