@@ -61,8 +61,8 @@ async def aget_weather(city: str) -> str:
 TOOLS = {"get_weather": get_weather, "explode": explode}
 
 
-def transport(api: FakeAPI) -> HTTPTransport:
-    return HTTPTransport(api_key=API_KEY, base_url=api.url, max_retries=0)
+def transport(api: FakeAPI, **options: Any) -> HTTPTransport:
+    return HTTPTransport(api_key=API_KEY, base_url=api.url, max_retries=0, **options)
 
 
 def atransport(api: FakeAPI) -> AsyncHTTPTransport:
@@ -412,12 +412,12 @@ def test_settings_are_saved_and_reopened(api: FakeAPI, chat_db: str) -> None:
         "thinking": {"type": "adaptive"},
         "output_config": {"effort": "high"},
     }
-    with Store(chat_db) as store, transport(api) as t:
-        chat = Chat(
-            store, t, "t1", model=MODEL, max_tokens=300, params=params,
-            betas=["files-api-2025-04-14"], api_version="2023-06-01",
-        )
+    sends = {"betas": ["files-api-2025-04-14"], "api_version": "2023-06-01"}
+    with Store(chat_db) as store, transport(api, **sends) as t:
+        chat = Chat(store, t, "t1", model=MODEL, max_tokens=300, params=params, **sends)
         chat.send("hi")
+        assert api.headers[-1]["anthropic-beta"] == "files-api-2025-04-14"
+        assert api.headers[-1]["anthropic-version"] == "2023-06-01"
         meta = store.info("t1").meta
         assert meta["request"] == {"model": MODEL, "max_tokens": 300, **params}
         assert meta["betas"] == ["files-api-2025-04-14"]
@@ -433,6 +433,30 @@ def test_settings_are_saved_and_reopened(api: FakeAPI, chat_db: str) -> None:
         assert other.settings.params == params
         assert other.max_tokens == 300
         assert store.info("t1").meta["request"]["model"] == MODEL
+
+
+def test_a_transport_without_the_threads_betas_or_version_is_refused(
+    api: FakeAPI, chat_db: str
+) -> None:
+    """A thread set to send a beta (or an API version) is not sent through a
+    transport that would drop it: a ChatStateError naming the fix, nothing sent."""
+    with Store(chat_db) as store:
+        with transport(api, betas=["files-api-2025-04-14"], api_version="2023-06-01") as t:
+            Chat(store, t, "t1", model=MODEL, betas=["files-api-2025-04-14"],
+                 api_version="2023-06-01").send("hi")
+        sent = len(api.requests)
+        with transport(api, api_version="2023-06-01") as plain:
+            with pytest.raises(ChatStateError, match=r"betas=\['files-api-2025-04-14'\]"):
+                Chat.reopen(store, plain, "t1").send("again")
+        with transport(api, betas=["files-api-2025-04-14"]) as newer:
+            with pytest.raises(ChatStateError, match="api_version='2023-06-01'"):
+                Chat.reopen(store, newer, "t1").send("again")
+            chat = Chat.reopen(store, newer, "t1")
+            chat.configure(api_version="2026-10-21")  # explicit, and saved
+            chat.send("again")
+        assert len(api.requests) == sent + 1
+        assert api.headers[-1]["anthropic-version"] == "2026-10-21"
+        assert store.info("t1").meta["api_version"] == "2026-10-21"
 
 
 def test_configure_is_explicit_saved_and_versioned(api: FakeAPI, chat_db: str) -> None:

@@ -192,6 +192,7 @@ class _Core:
         where: str = "send",
     ) -> dict[str, Any]:
         """Check ``conversation`` and build its payload (raises before any I/O)."""
+        self._check_transport()
         model, max_tokens, merged = self._request_params(params, extra, where)
         conversation.check_sendable(
             model, max_tokens=max_tokens, api_version=self._api_version(), **merged
@@ -199,6 +200,36 @@ class _Core:
         payload = conversation.to_payload(model, max_tokens, **merged)
         self._last_payload = payload
         return payload
+
+    def _check_transport(self) -> None:
+        """The transport sends the betas and API version the thread is set to.
+
+        A transport says what it sends (``betas``, ``api_version``: the HTTP
+        and SDK transports do); one built without a beta the thread needs
+        would change what the requests mean without an error (a beta turns
+        features on), so it is refused before anything is sent.  A
+        transport that does not say (scripted, cassette, a user's own) is
+        taken at its word.
+        """
+        transport = getattr(self, "transport", None)
+        sent = getattr(transport, "betas", None)
+        name = type(transport).__name__
+        if isinstance(sent, tuple):
+            missing = [beta for beta in self.betas if beta not in sent]
+            if missing:
+                raise ChatStateError(
+                    f"thread {self.thread!r} is set to send the betas {missing!r}, which this "
+                    f"{name} does not send: build it with betas={list(self.betas)!r} "
+                    "(chat.settings.betas), or change the thread's setting with "
+                    "chat.configure(betas=[...])"
+                )
+        version = getattr(transport, "api_version", None)
+        if isinstance(version, str) and self.api_version is not None and version != self.api_version:
+            raise ChatStateError(
+                f"thread {self.thread!r} is set to API version {self.api_version!r}, but this "
+                f"{name} sends {version!r}: build it with api_version={self.api_version!r}, "
+                f"or change the thread's setting with chat.configure(api_version={version!r})"
+            )
 
     def _api_version(self) -> str:
         """The ``anthropic-version`` the transport sends, whose rules the

@@ -258,20 +258,27 @@ def _translate(
 class _Core:
     """Request arguments, results and errors, shared by both transports (no I/O)."""
 
-    __slots__ = ("betas", "extra_headers", "secrets")
+    __slots__ = ("api_version", "betas", "extra_headers", "sent_betas", "secrets")
 
     def __init__(self, client: object, betas: Iterable[str], api_version: str | None) -> None:
         self.secrets = _Secrets(client)
         self.betas = tuple(betas)
         headers: dict[str, str] = {}
+        defaults = getattr(client, "default_headers", None)
+        defaults = defaults if isinstance(defaults, Mapping) else {}
+        present = defaults.get("anthropic-beta")
+        names = [n.strip() for n in present.split(",")] if isinstance(present, str) else []
+        names += [b for b in self.betas if b not in names]
+        # What goes out: the client's own default betas and version, unless set here.
+        self.sent_betas = tuple(n for n in names if n)
         if self.betas:
-            defaults = getattr(client, "default_headers", None) or {}
-            present = defaults.get("anthropic-beta") if isinstance(defaults, Mapping) else None
-            names = [n.strip() for n in present.split(",")] if isinstance(present, str) else []
-            names += [b for b in self.betas if b not in names]
-            headers["anthropic-beta"] = ",".join(n for n in names if n)
+            headers["anthropic-beta"] = ",".join(self.sent_betas)
         if api_version is not None:
             headers["anthropic-version"] = api_version
+        default_version = defaults.get("anthropic-version")
+        self.api_version = api_version if api_version is not None else (
+            default_version if isinstance(default_version, str) else None
+        )
         self.extra_headers = headers
 
     def arguments(self, body: Payload, required: tuple[str, ...]) -> dict[str, Any]:
@@ -387,6 +394,18 @@ class AnthropicTransport(BaseTransport):
         """The SDK client requests go through."""
         return self._client
 
+    @property
+    def api_version(self) -> str | None:
+        """The ``anthropic-version`` requests are sent with: the one given,
+        else the client's default (``None`` if the client sets none)."""
+        return self._core.api_version
+
+    @property
+    def betas(self) -> tuple[str, ...]:
+        """The beta names requests send in ``anthropic-beta``, the client's
+        default ones included."""
+        return self._core.sent_betas
+
     def redact(self, text: str) -> str:
         """``text`` with the client's credentials replaced by ``[redacted]``."""
         return self._core.secrets.scrub(text)
@@ -394,7 +413,7 @@ class AnthropicTransport(BaseTransport):
     def accumulator(self) -> Accumulator:
         """The fold for this transport's streams: unfinished tool strings are kept
         when the fine-grained tool streaming beta is sent, as the SDK does."""
-        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.sent_betas)
 
     def send(self, payload: Payload) -> APIResponse:
         """``client.messages.create``; the message as a dict with its ``request_id``.
@@ -481,6 +500,18 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
         """The SDK client requests go through."""
         return self._client
 
+    @property
+    def api_version(self) -> str | None:
+        """The ``anthropic-version`` requests are sent with: the one given,
+        else the client's default (``None`` if the client sets none)."""
+        return self._core.api_version
+
+    @property
+    def betas(self) -> tuple[str, ...]:
+        """The beta names requests send in ``anthropic-beta``, the client's
+        default ones included."""
+        return self._core.sent_betas
+
     def redact(self, text: str) -> str:
         """``text`` with the client's credentials replaced by ``[redacted]``."""
         return self._core.secrets.scrub(text)
@@ -488,7 +519,7 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
     def accumulator(self) -> Accumulator:
         """The fold for this transport's streams: unfinished tool strings are kept
         when the fine-grained tool streaming beta is sent, as the SDK does."""
-        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.sent_betas)
 
     async def send(self, payload: Payload) -> APIResponse:
         """See :meth:`AnthropicTransport.send`."""

@@ -564,6 +564,16 @@ class HTTPTransport(BaseTransport):
         """The retry policy in force."""
         return self._core.policy
 
+    @property
+    def api_version(self) -> str:
+        """The ``anthropic-version`` every request is sent with."""
+        return self._core.api_version
+
+    @property
+    def betas(self) -> tuple[str, ...]:
+        """The beta names every request sends in ``anthropic-beta``."""
+        return self._core.betas
+
     def redact(self, text: str) -> str:
         """``text`` with this transport's API key replaced by ``[redacted]``."""
         return self._core.scrub(text)
@@ -703,6 +713,16 @@ class AsyncHTTPTransport(AsyncBaseTransport):
     def retry_policy(self) -> RetryPolicy:
         """The retry policy in force."""
         return self._core.policy
+
+    @property
+    def api_version(self) -> str:
+        """The ``anthropic-version`` every request is sent with."""
+        return self._core.api_version
+
+    @property
+    def betas(self) -> tuple[str, ...]:
+        """The beta names every request sends in ``anthropic-beta``."""
+        return self._core.betas
 
     def redact(self, text: str) -> str:
         """``text`` with this transport's API key replaced by ``[redacted]``."""

@@ -22,7 +22,7 @@ TOOLS = [tool_schema(get_weather)]
 
 
 def built(store: Store, api: FakeAPI) -> Chat:
-    with HTTPTransport(api_key=API_KEY, base_url=api.url) as t:
+    with HTTPTransport(api_key=API_KEY, base_url=api.url, betas=["beta-x"]) as t:
         chat = Chat(store, t, "t1", model="claude-opus-4-5", max_tokens=300,
                     params={"tools": TOOLS, "tool_choice": {"type": "auto"}}, betas=["beta-x"])
         chat.run("weather in Rome", tools={"get_weather": get_weather})
