@@ -445,9 +445,11 @@ def test_a_transport_without_the_threads_betas_or_version_is_refused(
             Chat(store, t, "t1", model=MODEL, betas=["files-api-2025-04-14"],
                  api_version="2023-06-01").send("hi")
         sent = len(api.requests)
-        with transport(api, api_version="2023-06-01") as plain:
-            with pytest.raises(ChatStateError, match=r"betas=\['files-api-2025-04-14'\]"):
-                Chat.reopen(store, plain, "t1").send("again")
+        with (
+            transport(api, api_version="2023-06-01") as plain,
+            pytest.raises(ChatStateError, match=r"betas=\['files-api-2025-04-14'\]"),
+        ):
+            Chat.reopen(store, plain, "t1").send("again")
         with transport(api, betas=["files-api-2025-04-14"]) as newer:
             with pytest.raises(ChatStateError, match="api_version='2023-06-01'"):
                 Chat.reopen(store, newer, "t1").send("again")

@@ -258,7 +258,7 @@ def _translate(
 class _Core:
     """Request arguments, results and errors, shared by both transports (no I/O)."""
 
-    __slots__ = ("api_version", "betas", "extra_headers", "sent_betas", "secrets")
+    __slots__ = ("api_version", "betas", "extra_headers", "secrets", "sent_betas")
 
     def __init__(self, client: object, betas: Iterable[str], api_version: str | None) -> None:
         self.secrets = _Secrets(client)
