@@ -364,7 +364,34 @@ def _started(into: EventStream | AsyncEventStream, sdk_stream: Any) -> StreamChe
     return StreamCheck(into.request_id)
 
 
-class AnthropicTransport(BaseTransport):
+class _Settings:
+    """What both SDK transports say of their settings (one text for the twins)."""
+
+    _core: _Core
+
+    @property
+    def api_version(self) -> str | None:
+        """The ``anthropic-version`` requests are sent with: the one given,
+        else the client's default (``None`` if the client sets none)."""
+        return self._core.api_version
+
+    @property
+    def betas(self) -> tuple[str, ...]:
+        """The beta names requests send in ``anthropic-beta``, the client's
+        default ones included."""
+        return self._core.sent_betas
+
+    def redact(self, text: str) -> str:
+        """``text`` with the client's credentials replaced by ``[redacted]``."""
+        return self._core.secrets.scrub(text)
+
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.sent_betas)
+
+
+class AnthropicTransport(_Settings, BaseTransport):
     """convo's ``Transport`` over an ``anthropic.Anthropic`` client (module docstring).
 
     Args:
@@ -393,27 +420,6 @@ class AnthropicTransport(BaseTransport):
     def client(self) -> SyncClient:
         """The SDK client requests go through."""
         return self._client
-
-    @property
-    def api_version(self) -> str | None:
-        """The ``anthropic-version`` requests are sent with: the one given,
-        else the client's default (``None`` if the client sets none)."""
-        return self._core.api_version
-
-    @property
-    def betas(self) -> tuple[str, ...]:
-        """The beta names requests send in ``anthropic-beta``, the client's
-        default ones included."""
-        return self._core.sent_betas
-
-    def redact(self, text: str) -> str:
-        """``text`` with the client's credentials replaced by ``[redacted]``."""
-        return self._core.secrets.scrub(text)
-
-    def accumulator(self) -> Accumulator:
-        """The fold for this transport's streams: unfinished tool strings are kept
-        when the fine-grained tool streaming beta is sent, as the SDK does."""
-        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.sent_betas)
 
     def send(self, payload: Payload) -> APIResponse:
         """``client.messages.create``; the message as a dict with its ``request_id``.
@@ -478,7 +484,7 @@ class AnthropicTransport(BaseTransport):
             sdk_stream.close()
 
 
-class AsyncAnthropicTransport(AsyncBaseTransport):
+class AsyncAnthropicTransport(_Settings, AsyncBaseTransport):
     """The async twin of :class:`AnthropicTransport`, over an ``anthropic.AsyncAnthropic``."""
 
     def __init__(
@@ -499,27 +505,6 @@ class AsyncAnthropicTransport(AsyncBaseTransport):
     def client(self) -> AsyncClient:
         """The SDK client requests go through."""
         return self._client
-
-    @property
-    def api_version(self) -> str | None:
-        """The ``anthropic-version`` requests are sent with: the one given,
-        else the client's default (``None`` if the client sets none)."""
-        return self._core.api_version
-
-    @property
-    def betas(self) -> tuple[str, ...]:
-        """The beta names requests send in ``anthropic-beta``, the client's
-        default ones included."""
-        return self._core.sent_betas
-
-    def redact(self, text: str) -> str:
-        """``text`` with the client's credentials replaced by ``[redacted]``."""
-        return self._core.secrets.scrub(text)
-
-    def accumulator(self) -> Accumulator:
-        """The fold for this transport's streams: unfinished tool strings are kept
-        when the fine-grained tool streaming beta is sent, as the SDK does."""
-        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.sent_betas)
 
     async def send(self, payload: Payload) -> APIResponse:
         """See :meth:`AnthropicTransport.send`."""

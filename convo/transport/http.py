@@ -492,7 +492,40 @@ def _stream_body(payload: Payload) -> dict[str, Any]:
 # -- the transports ------------------------------------------------------------
 
 
-class HTTPTransport(BaseTransport):
+class _Settings:
+    """What both HTTP transports say of their settings (one text for the twins)."""
+
+    _core: _Core
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._core.policy
+
+    @property
+    def api_version(self) -> str:
+        """The ``anthropic-version`` every request is sent with."""
+        return self._core.api_version
+
+    @property
+    def betas(self) -> tuple[str, ...]:
+        """The beta names every request sends in ``anthropic-beta``."""
+        return self._core.betas
+
+    def redact(self, text: str) -> str:
+        """``text`` with this transport's API key replaced by ``[redacted]``."""
+        return self._core.scrub(text)
+
+    def accumulator(self) -> Accumulator:
+        """The fold for this transport's streams: unfinished tool strings are kept
+        when the fine-grained tool streaming beta is sent, as the SDK does."""
+        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
+
+
+class HTTPTransport(_Settings, BaseTransport):
     """The Messages API over an ``httpx.Client``.
 
     Args:
@@ -555,33 +588,6 @@ class HTTPTransport(BaseTransport):
             )
         self._client = client
         self._sleep = sleep
-
-    def __repr__(self) -> str:
-        return self._core.describe(type(self).__name__)
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return self._core.policy
-
-    @property
-    def api_version(self) -> str:
-        """The ``anthropic-version`` every request is sent with."""
-        return self._core.api_version
-
-    @property
-    def betas(self) -> tuple[str, ...]:
-        """The beta names every request sends in ``anthropic-beta``."""
-        return self._core.betas
-
-    def redact(self, text: str) -> str:
-        """``text`` with this transport's API key replaced by ``[redacted]``."""
-        return self._core.scrub(text)
-
-    def accumulator(self) -> Accumulator:
-        """The fold for this transport's streams: unfinished tool strings are kept
-        when the fine-grained tool streaming beta is sent, as the SDK does."""
-        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
 
     def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core
@@ -665,7 +671,7 @@ class HTTPTransport(BaseTransport):
             self._client.close()
 
 
-class AsyncHTTPTransport(AsyncBaseTransport):
+class AsyncHTTPTransport(_Settings, AsyncBaseTransport):
     """The async twin of :class:`HTTPTransport`, over an ``httpx.AsyncClient``.
 
     Same arguments; ``sleep`` is awaited (default ``asyncio.sleep``).
@@ -705,33 +711,6 @@ class AsyncHTTPTransport(AsyncBaseTransport):
             )
         self._client = client
         self._sleep = sleep
-
-    def __repr__(self) -> str:
-        return self._core.describe(type(self).__name__)
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return self._core.policy
-
-    @property
-    def api_version(self) -> str:
-        """The ``anthropic-version`` every request is sent with."""
-        return self._core.api_version
-
-    @property
-    def betas(self) -> tuple[str, ...]:
-        """The beta names every request sends in ``anthropic-beta``."""
-        return self._core.betas
-
-    def redact(self, text: str) -> str:
-        """``text`` with this transport's API key replaced by ``[redacted]``."""
-        return self._core.scrub(text)
-
-    def accumulator(self) -> Accumulator:
-        """The fold for this transport's streams: unfinished tool strings are kept
-        when the fine-grained tool streaming beta is sent, as the SDK does."""
-        return Accumulator(partial_strings=FINE_GRAINED_TOOL_STREAMING in self._core.betas)
 
     async def _post(self, path: str, body: Any, *, stream: bool = False) -> httpx.Response:
         core = self._core
