@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
+from convo._frozen import FrozenDict
 from convo.blocks import Block, RedactedThinkingBlock, TextBlock, ThinkingBlock, ToolResultBlock
 from convo.cache import CacheMode, apply_cache_plan, plan_cache
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
@@ -184,6 +185,27 @@ class Conversation:
             object.__setattr__(self, "_base", None)
         assert self._messages is not None
         return self._messages
+
+    def _payload_messages(self) -> list[Any]:
+        """The messages of a payload.  A turn loaded from a store and never
+        decoded gives a fresh dict decoded from its stored text (no frozen
+        blocks: the cost of a load-and-send is about that of reading the
+        rows).  Those dicts are the caller's, so such a list is not cached:
+        a second payload decodes those turns again, where decoded turns
+        share their cached, read-only ``message``.  The rest of
+        ``to_payload`` (system, params, ``cache="auto"``, which copies what
+        it marks) reads JSON values only, so it gives the same body either
+        way."""
+        if self._messages is not None:
+            return list(self._messages)
+        base = self._base
+        if base is not None and base._messages is not None and self._head is not None:
+            return list(self._message_tuple())
+        messages = [link.turn._payload_message() for link in self._chain()]
+        if all(type(message) is FrozenDict for message in messages):
+            object.__setattr__(self, "_messages", tuple(messages))
+            object.__setattr__(self, "_base", None)
+        return messages
 
     @property
     def turns(self) -> tuple[Turn, ...]:
@@ -476,7 +498,7 @@ class Conversation:
         payload: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if self._system_json is not None:
             payload["system"] = self._system_json
-        payload["messages"] = list(self._message_tuple())
+        payload["messages"] = self._payload_messages()
         payload.update(params)
         if cache_diagnostics and "diagnostics" not in params:
             payload["diagnostics"] = {"previous_message_id": self._last_response_id()}

@@ -17,7 +17,6 @@ more than reading its rows.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
@@ -228,6 +227,20 @@ class Turn:
         assert self._message is not None
         return self._message
 
+    def _payload_message(self) -> dict[str, Any]:
+        """The request form for ``Conversation.to_payload``: the cached
+        ``message`` once the content is decoded, else a fresh plain dict
+        decoded straight from the stored text (equal to ``message``, byte
+        for byte as JSON; nothing is frozen or cached, so a turn that is
+        only sent stays undecoded)."""
+        message = self._message
+        if message is not None:
+            return message
+        if self._content is _UNSET:
+            assert self._content_text is not None
+            return {"role": self.role, "content": _loads_plain(self._content_text, self.id)}
+        return self.message
+
     @property
     def content_text(self) -> str:
         """Compact JSON text of ``content`` (what the store writes)."""
@@ -410,24 +423,49 @@ def _freeze_loaded(value: Any) -> Any:
     return value
 
 
-_LONG_NUMBER = re.compile(r"\d{20}")
-"""A run of 20 digits: maybe an integer beyond 64 bits, which orjson would
-turn into a float (``2**64`` -> ``1.8446744073709552e+19``)."""
+def _loads_plain(text: str, turn: str) -> Any:
+    """Stored JSON text as fresh plain values: what ``json.loads(text)`` gives.
+
+    orjson decodes the texts the store writes (three times as fast), but it
+    turns an integer beyond 64 bits into a float (``2**64`` ->
+    ``1.8446744073709552e+19``) and refuses some texts ``json.loads`` takes
+    (lone surrogates, NaN).  So a value in which orjson produced a float at
+    all, and a text orjson refuses, go through ``json.loads``, which decides
+    and reports: the result never depends on which decoder ran.  (Looking
+    for a float in the decoded value costs a tenth of scanning the text for
+    a long run of digits, and text blocks hold no numbers at all.)
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _loads(text, turn)
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is float or ((kind is list or kind is dict) and _holds_float(value)):
+        return _loads(text, turn)
+    return value
+
+
+def _holds_float(value: list[Any] | dict[str, Any]) -> bool:
+    """Whether a freshly decoded JSON container holds a float anywhere
+    (iterative: orjson nests up to 1024 levels, beyond the recursion limit)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        for item in node.values() if type(node) is dict else node:
+            kind = type(item)
+            if kind is float:
+                return True
+            if kind is dict or kind is list:
+                stack.append(item)
+    return False
 
 
 def _loads_frozen(text: str, turn: str) -> Any:
     """Stored JSON text as a frozen value: what ``freeze(json.loads(text))``
-    gives.  orjson decodes the texts the store writes (about twice as fast);
-    a text that may hold an integer beyond 64 bits (kept exactly only by
-    ``json.loads``), and anything orjson refuses (lone surrogates, invalid
-    JSON) goes through ``json.loads``, which decides and reports."""
-    if _LONG_NUMBER.search(text) is not None:
-        return _freeze_loaded(_loads(text, turn))
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = _loads(text, turn)
-    return _freeze_loaded(value)
+    gives (decoded by ``_loads_plain``)."""
+    return _freeze_loaded(_loads_plain(text, turn))
 
 
 def _loads(text: str, turn: str) -> Any:
