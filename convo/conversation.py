@@ -14,10 +14,10 @@ plus the one new turn.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
-from convo._frozen import FrozenDict
 from convo.blocks import Block, RedactedThinkingBlock, TextBlock, ThinkingBlock, ToolResultBlock
 from convo.cache import CacheMode, apply_cache_plan, plan_cache
 from convo.codec import as_json, block_from_json, content_from_json, content_to_json, split_response
@@ -43,7 +43,7 @@ from convo.rules import (
     version_errors,
     version_fix,
 )
-from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
+from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object, payload_messages
 from convo.usage import Ledger, PriceTable, ledger
 from convo.versions import DEFAULT_API_VERSION
 
@@ -70,6 +70,9 @@ class _Link:
         self.turn = turn
         self.parent = parent
         self.length = 1 if parent is None else parent.length + 1
+
+
+_TURN_OF = operator.attrgetter("turn")
 
 
 class Conversation:
@@ -201,8 +204,8 @@ class Conversation:
         base = self._base
         if base is not None and base._messages is not None and self._head is not None:
             return list(self._message_tuple())
-        messages = [link.turn._payload_message() for link in self._chain()]
-        if all(type(message) is FrozenDict for message in messages):
+        messages, shared = payload_messages(map(_TURN_OF, self._chain()))
+        if shared:
             object.__setattr__(self, "_messages", tuple(messages))
             object.__setattr__(self, "_base", None)
         return messages

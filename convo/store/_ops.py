@@ -48,7 +48,7 @@ from convo.store._rows import (
     turn_params,
 )
 from convo.store._sql import PROBE_SIZES, Statements, Tx
-from convo.turns import ORIGINS, ROLES, Turn
+from convo.turns import Turn, stored_turns
 
 __all__ = [
     "Chain",
@@ -555,29 +555,10 @@ _LEAN = (1, 2, 3, 4, 5)
 """... and in a ``LEAN_COLUMNS`` row."""
 
 
-_SHARED: dict[str, str] = {name: name for name in (*ROLES, *ORIGINS, "system")}
-"""One string object per role and origin: the driver returns a new one for
-every row (two ~50-byte strings per loaded turn)."""
-
-
 def _turns(rows: list[Any], at: tuple[int, int, int, int, int] = _FULL) -> list[Turn]:
     """Lazy turns from chain rows, oldest first (a turn's parent id is the id
-    of the row before it).  The hot loop of ``load``: kept flat."""
-    make = Turn.from_stored
-    i, r, o, c, m = at
-    parents = [None, *(row[i] for row in rows)]
-    same = _SHARED.get
-    return [
-        make(
-            id=row[i],
-            parent_id=parent,
-            role=same(row[r], row[r]),
-            origin=same(row[o], row[o]),
-            content_text=row[c],
-            meta_text=row[m],
-        )
-        for row, parent in zip(rows, parents, strict=False)
-    ]
+    of the row before it)."""
+    return stored_turns(rows, at)
 
 
 _DEPTH = operator.itemgetter(0)
