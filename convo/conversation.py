@@ -204,7 +204,7 @@ class Conversation:
         base = self._base
         if base is not None and base._messages is not None and self._head is not None:
             return list(self._message_tuple())
-        messages, shared = payload_messages(map(_TURN_OF, self._chain()))
+        messages, shared = payload_messages(tuple(map(_TURN_OF, self._chain())))
         if shared:
             object.__setattr__(self, "_messages", tuple(messages))
             object.__setattr__(self, "_base", None)

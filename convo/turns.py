@@ -17,13 +17,14 @@ more than reading its rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 import orjson
 
 from convo._canonical import legacy_turn_id, turn_id
 from convo._frozen import FrozenDict, FrozenList, freeze
+from convo._gcpause import no_gc
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_from_json, block_to_json, content_from_json, dumps
 from convo.errors import CodecError, HashMismatchError
@@ -359,7 +360,7 @@ def _rebuild_turn(
 
 _EMPTY = FrozenDict()
 
-def payload_messages(turns: Iterable[Turn]) -> tuple[list[Any], bool]:
+def payload_messages(turns: Sequence[Turn]) -> tuple[list[Any], bool]:
     """The request forms of ``turns`` for a payload, and whether every one
     is a turn's cached, read-only ``message``.
 
@@ -371,17 +372,18 @@ def payload_messages(turns: Iterable[Turn]) -> tuple[list[Any], bool]:
     messages: list[Any] = []
     add = messages.append
     shared = True
-    for turn in turns:
-        message = turn._message
-        if message is None:
-            if turn._content is _UNSET:
-                text = turn._content_text
-                assert text is not None
-                add({"role": turn.role, "content": _loads_plain(text, turn.id)})
-                shared = False
-                continue
-            message = turn.message
-        add(message)
+    with no_gc(len(turns)):
+        for turn in turns:
+            message = turn._message
+            if message is None:
+                if turn._content is _UNSET:
+                    text = turn._content_text
+                    assert text is not None
+                    add({"role": turn.role, "content": _loads_plain(text, turn.id)})
+                    shared = False
+                    continue
+                message = turn.message
+            add(message)
     return messages, shared
 
 
@@ -523,7 +525,7 @@ def _loads_plain(text: str, turn: str) -> Any:
     return value
 
 
-def _holds_float(value: list[Any] | dict[str, Any]) -> bool:
+def _holds_float(value: Any) -> bool:
     """Whether a freshly decoded JSON container holds a float anywhere.
 
     The first two levels (a content array and its blocks' fields) are
@@ -541,7 +543,7 @@ def _holds_float(value: list[Any] | dict[str, Any]) -> bool:
     return False
 
 
-def _nested_float(value: list[Any] | dict[str, Any]) -> bool:
+def _nested_float(value: Any) -> bool:
     """``_holds_float`` at any depth (iterative: orjson nests up to 1024
     levels, beyond the recursion limit)."""
     stack: list[Any] = [value]

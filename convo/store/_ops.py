@@ -10,8 +10,6 @@ the attempted turns stay stored) is *returned* and raised after commit.
 
 from __future__ import annotations
 
-import contextlib
-import gc as _collector
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -20,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Dialect
 from sqlalchemy.exc import DBAPIError
 
+from convo._gcpause import no_gc
 from convo.conversation import Conversation
 from convo.errors import (
     ConflictError,
@@ -563,25 +562,6 @@ def _turns(rows: list[Any], at: tuple[int, int, int, int, int] = _FULL) -> list[
 
 _DEPTH = operator.itemgetter(0)
 
-_GC_PAUSE_ROWS = 5000
-
-
-@contextlib.contextmanager
-def _no_gc(rows: int) -> Iterator[None]:
-    """Pause the cyclic garbage collector while a long thread's turns are
-    built: they form no cycles, and every collection triggered by the
-    allocations would rescan the growing heap (measured: per-turn load cost
-    grew 4x from 1 000 to 100 000 turns, most of it in ``gc``)."""
-    if rows < _GC_PAUSE_ROWS or not _collector.isenabled():
-        yield
-        return
-    _collector.disable()
-    try:
-        yield
-    finally:
-        _collector.enable()
-
-
 Loaded = tuple[int | None, int | None, bytes | None, str | None, list[Any]]
 """What ``load`` reads: ``(rid, depth, key)`` of the last turn read, the
 system prompt text and the lean rows."""
@@ -650,7 +630,7 @@ def to_conversation(thread_id: str, loaded: Loaded) -> Conversation:
             if not (type(row[1]) is type(row[4]) is type(row[5]) is str):
                 raise _broken(thread_id, row[1], "a column holds a value of the wrong type")
     try:
-        with _no_gc(len(rows)):
+        with no_gc(len(rows)):
             return Conversation.from_turns(
                 _turns(rows, _LEAN), system_from_text(system), validate=False
             )
