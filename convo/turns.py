@@ -569,3 +569,6 @@ def _loads(text: str, turn: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise CodecError(f"stored JSON of turn {turn} is not valid: {exc}") from None
+    except RecursionError:
+        # Deeper than any text the store writes (``inputs.MAX_DEPTH``).
+        raise CodecError(f"stored JSON of turn {turn} is nested too deeply") from None
