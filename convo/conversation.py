@@ -478,7 +478,10 @@ class Conversation:
 
         ``params`` are passed through unchanged (``tools``, ``temperature``,
         ``stream``, ``thinking``, ``metadata``...).  The message objects are
-        shared, read-only views of each turn's cached request form.
+        shared, read-only views of each turn's cached request form; a turn
+        loaded from a store and not yet decoded gives a fresh plain dict
+        built from its stored JSON instead (the same JSON, byte for byte,
+        and it stays undecoded).
 
         Args:
             cache: ``"none"`` sends the breakpoints the history and params

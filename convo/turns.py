@@ -11,7 +11,9 @@ Turns cache what they cost to compute: the request form (``message``) and
 the JSON text the store writes are built once, so building a payload never
 re-serialises an old turn.  A turn read from the store decodes its JSON
 only when something asks for it, so loading a long thread costs little
-more than reading its rows.
+more than reading its rows; sending it without looking at it
+(``payload_messages``) decodes each stored text into plain dicts and
+freezes nothing.
 """
 
 from __future__ import annotations
