@@ -362,6 +362,7 @@ def _rebuild_turn(
 
 _EMPTY = FrozenDict()
 
+
 def payload_messages(turns: Sequence[Turn]) -> tuple[list[Any], bool]:
     """The request forms of ``turns`` for a payload, and whether every one
     is a turn's cached, read-only ``message``.
@@ -393,9 +394,7 @@ _ROLE_NAMES: dict[str, str] = {name: name for name in ROLES}
 _ORIGIN_NAMES: dict[str, str] = {name: name for name in ORIGINS}
 
 
-def stored_turns(
-    rows: Iterable[Any], at: tuple[int, int, int, int, int]
-) -> list[Turn]:
+def stored_turns(rows: Iterable[Any], at: tuple[int, int, int, int, int]) -> list[Turn]:
     """Lazy turns from stored rows, oldest first: what ``Turn.from_stored``
     gives for each, at half its cost (the hot loop of loading a thread).
 
@@ -418,8 +417,10 @@ def stored_turns(
     for row in rows:
         role = role_of(row[r])
         origin = origin_of(row[o])
-        if role is None or origin is None:
-            Turn._new(id="", parent_id=None, role=row[r], origin=row[o])  # raises
+        if role is None:
+            raise ValueError(f"role must be one of {ROLES}, got {row[r]!r}")
+        if origin is None:
+            raise ValueError(f"origin must be one of {ORIGINS}, got {row[o]!r}")
         turn = new(Turn)
         set_parent(turn, parent)
         set_role(turn, role)

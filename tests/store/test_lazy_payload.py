@@ -194,3 +194,14 @@ def test_a_float_deep_in_the_text_is_found() -> None:
     assert value == 2**64 + 1 and type(value) is int
     with pytest.raises(CodecError, match="nested too deeply"):
         _loads_plain("[" * 1000 + str(2**64 + 1) + "]" * 1000, "t")
+
+
+def test_a_stored_row_with_an_unknown_role_or_origin_is_refused() -> None:
+    """A damaged row's role or origin is named in a ValueError (the store
+    turns it into a StoreError), never a turn with a made-up role."""
+    good = ("sha256:" + "0" * 64, "user", "human", '"hi"', "{}")
+    assert stored_turns([good], (0, 1, 2, 3, 4))[0].role == "user"
+    with pytest.raises(ValueError, match="'robot'"):
+        stored_turns([good, (good[0], "robot", "human", '"x"', "{}")], (0, 1, 2, 3, 4))
+    with pytest.raises(ValueError, match="'alien'"):
+        stored_turns([(good[0], "user", "alien", '"x"', "{}")], (0, 1, 2, 3, 4))
