@@ -14,6 +14,7 @@ plus the one new turn.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
@@ -42,7 +43,7 @@ from convo.rules import (
     version_errors,
     version_fix,
 )
-from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object
+from convo.turns import ROLES, Content, Origin, Role, Turn, is_sdk_object, payload_messages
 from convo.usage import Ledger, PriceTable, ledger
 from convo.versions import DEFAULT_API_VERSION
 
@@ -69,6 +70,9 @@ class _Link:
         self.turn = turn
         self.parent = parent
         self.length = 1 if parent is None else parent.length + 1
+
+
+_TURN_OF = operator.attrgetter("turn")
 
 
 class Conversation:
@@ -184,6 +188,27 @@ class Conversation:
             object.__setattr__(self, "_base", None)
         assert self._messages is not None
         return self._messages
+
+    def _payload_messages(self) -> list[Any]:
+        """The messages of a payload.  A turn loaded from a store and never
+        decoded gives a fresh dict decoded from its stored text (no frozen
+        blocks: the cost of a load-and-send is about that of reading the
+        rows).  Those dicts are the caller's, so such a list is not cached:
+        a second payload decodes those turns again, where decoded turns
+        share their cached, read-only ``message``.  The rest of
+        ``to_payload`` (system, params, ``cache="auto"``, which copies what
+        it marks) reads JSON values only, so it gives the same body either
+        way."""
+        if self._messages is not None:
+            return list(self._messages)
+        base = self._base
+        if base is not None and base._messages is not None and self._head is not None:
+            return list(self._message_tuple())
+        messages, shared = payload_messages(tuple(map(_TURN_OF, self._chain())))
+        if shared:
+            object.__setattr__(self, "_messages", tuple(messages))
+            object.__setattr__(self, "_base", None)
+        return messages
 
     @property
     def turns(self) -> tuple[Turn, ...]:
@@ -453,7 +478,10 @@ class Conversation:
 
         ``params`` are passed through unchanged (``tools``, ``temperature``,
         ``stream``, ``thinking``, ``metadata``...).  The message objects are
-        shared, read-only views of each turn's cached request form.
+        shared, read-only views of each turn's cached request form; a turn
+        loaded from a store and not yet decoded gives a fresh plain dict
+        built from its stored JSON instead (the same JSON, byte for byte,
+        and it stays undecoded).
 
         Args:
             cache: ``"none"`` sends the breakpoints the history and params
@@ -476,7 +504,7 @@ class Conversation:
         payload: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
         if self._system_json is not None:
             payload["system"] = self._system_json
-        payload["messages"] = list(self._message_tuple())
+        payload["messages"] = self._payload_messages()
         payload.update(params)
         if cache_diagnostics and "diagnostics" not in params:
             payload["diagnostics"] = {"previous_message_id": self._last_response_id()}

@@ -11,20 +11,22 @@ Turns cache what they cost to compute: the request form (``message``) and
 the JSON text the store writes are built once, so building a payload never
 re-serialises an old turn.  A turn read from the store decodes its JSON
 only when something asks for it, so loading a long thread costs little
-more than reading its rows.
+more than reading its rows; sending it without looking at it
+(``payload_messages``) decodes each stored text into plain dicts and
+freezes nothing.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 import orjson
 
 from convo._canonical import legacy_turn_id, turn_id
 from convo._frozen import FrozenDict, FrozenList, freeze
+from convo._gcpause import no_gc
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_from_json, block_to_json, content_from_json, dumps
 from convo.errors import CodecError, HashMismatchError
@@ -33,7 +35,17 @@ from convo.inputs import check_turn
 if TYPE_CHECKING:
     from convo.response_info import ResponseInfo
 
-__all__ = ["ORIGINS", "ROLES", "Content", "Origin", "Role", "Turn", "is_sdk_object"]
+__all__ = [
+    "ORIGINS",
+    "ROLES",
+    "Content",
+    "Origin",
+    "Role",
+    "Turn",
+    "is_sdk_object",
+    "payload_messages",
+    "stored_turns",
+]
 
 Role = Literal["user", "assistant", "system"]
 Origin = Literal["human", "model", "synthetic", "tool"]
@@ -351,6 +363,88 @@ def _rebuild_turn(
 _EMPTY = FrozenDict()
 
 
+def payload_messages(turns: Sequence[Turn]) -> tuple[list[Any], bool]:
+    """The request forms of ``turns`` for a payload, and whether every one
+    is a turn's cached, read-only ``message``.
+
+    A turn whose content was never decoded (read from a store and not
+    looked at) gives a fresh plain dict decoded straight from its stored
+    text: equal to its ``message``, byte for byte as JSON, but nothing is
+    frozen or cached, so a turn that is only sent stays undecoded.
+    """
+    messages: list[Any] = []
+    add = messages.append
+    shared = True
+    with no_gc(len(turns)):
+        for turn in turns:
+            message = turn._message
+            if message is None:
+                if turn._content is _UNSET:
+                    text = turn._content_text
+                    assert text is not None
+                    add({"role": turn.role, "content": _loads_plain(text, turn.id)})
+                    shared = False
+                    continue
+                message = turn.message
+            add(message)
+    return messages, shared
+
+
+_ROLE_NAMES: dict[str, str] = {name: name for name in ROLES}
+_ORIGIN_NAMES: dict[str, str] = {name: name for name in ORIGINS}
+
+
+def stored_turns(rows: Iterable[Any], at: tuple[int, int, int, int, int]) -> list[Turn]:
+    """Lazy turns from stored rows, oldest first: what ``Turn.from_stored``
+    gives for each, at half its cost (the hot loop of loading a thread).
+
+    ``at`` says where id, role, origin, content text and meta text sit in a
+    row; each turn's parent is the id of the row before it.  The role and
+    origin strings are replaced by one shared object each (a driver returns
+    a new string for every row).
+
+    Raises:
+        ValueError: a row's role or origin is not one a turn can have.
+    """
+    i, r, o, c, m = at
+    new = object.__new__
+    role_of, origin_of = _ROLE_NAMES.get, _ORIGIN_NAMES.get
+    (set_parent, set_role, set_origin, set_content, set_blocks, set_meta, set_message,
+     set_content_text, set_meta_text, set_id) = _STORED_SETTERS
+    turns: list[Turn] = []
+    add = turns.append
+    parent = None
+    for row in rows:
+        role = role_of(row[r])
+        origin = origin_of(row[o])
+        if role is None:
+            raise ValueError(f"role must be one of {ROLES}, got {row[r]!r}")
+        if origin is None:
+            raise ValueError(f"origin must be one of {ORIGINS}, got {row[o]!r}")
+        turn = new(Turn)
+        set_parent(turn, parent)
+        set_role(turn, role)
+        set_origin(turn, origin)
+        set_content(turn, _UNSET)
+        set_blocks(turn, None)
+        set_meta(turn, None)
+        set_message(turn, None)
+        set_content_text(turn, row[c])
+        set_meta_text(turn, row[m])
+        set_id(turn, parent := row[i])
+        add(turn)
+    return turns
+
+
+_STORED_SETTERS: Any = tuple(
+    Turn.__dict__[name].__set__  # the slots' descriptors: a third of object.__setattr__'s cost
+    for name in (
+        "parent_id", "role", "origin", "_content", "_blocks", "_meta", "_message",
+        "_content_text", "_meta_text", "id",
+    )
+)
+
+
 def _as_blocks(content: Any) -> tuple[Block, ...]:
     if isinstance(content, BLOCK_CLASSES):
         return (content,)
@@ -410,24 +504,67 @@ def _freeze_loaded(value: Any) -> Any:
     return value
 
 
-_LONG_NUMBER = re.compile(r"\d{20}")
-"""A run of 20 digits: maybe an integer beyond 64 bits, which orjson would
-turn into a float (``2**64`` -> ``1.8446744073709552e+19``)."""
+def _loads_plain(text: str, turn: str) -> Any:
+    """Stored JSON text as fresh plain values: what ``json.loads(text)`` gives.
+
+    orjson decodes the texts the store writes (three times as fast), but it
+    turns an integer beyond 64 bits into a float (``2**64`` ->
+    ``1.8446744073709552e+19``) and refuses some texts ``json.loads`` takes
+    (lone surrogates, NaN).  So a value in which orjson produced a float at
+    all, and a text orjson refuses, go through ``json.loads``, which decides
+    and reports: the result never depends on which decoder ran.  (Looking
+    for a float in the decoded value costs a tenth of scanning the text for
+    a long run of digits, and text blocks hold no numbers at all.)
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _loads(text, turn)
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is float or ((kind is list or kind is dict) and _holds_float(value)):
+        return _loads(text, turn)
+    return value
+
+
+def _holds_float(value: Any) -> bool:
+    """Whether a freshly decoded JSON container holds a float anywhere.
+
+    The first two levels (a content array and its blocks' fields) are
+    walked inline, deeper ones by ``_nested_float``: a text block costs two
+    short loops and no call."""
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if kind is dict:
+            for leaf in item.values():
+                kind = type(leaf)
+                if kind is float or ((kind is dict or kind is list) and _nested_float(leaf)):
+                    return True
+        elif kind is float or (kind is list and _nested_float(item)):
+            return True
+    return False
+
+
+def _nested_float(value: Any) -> bool:
+    """``_holds_float`` at any depth (iterative: orjson nests up to 1024
+    levels, beyond the recursion limit)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        for item in node.values() if type(node) is dict else node:
+            kind = type(item)
+            if kind is float:
+                return True
+            if kind is dict or kind is list:
+                stack.append(item)
+    return False
 
 
 def _loads_frozen(text: str, turn: str) -> Any:
     """Stored JSON text as a frozen value: what ``freeze(json.loads(text))``
-    gives.  orjson decodes the texts the store writes (about twice as fast);
-    a text that may hold an integer beyond 64 bits (kept exactly only by
-    ``json.loads``), and anything orjson refuses (lone surrogates, invalid
-    JSON) goes through ``json.loads``, which decides and reports."""
-    if _LONG_NUMBER.search(text) is not None:
-        return _freeze_loaded(_loads(text, turn))
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = _loads(text, turn)
-    return _freeze_loaded(value)
+    gives (decoded by ``_loads_plain``)."""
+    return _freeze_loaded(_loads_plain(text, turn))
 
 
 def _loads(text: str, turn: str) -> Any:
@@ -435,3 +572,6 @@ def _loads(text: str, turn: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise CodecError(f"stored JSON of turn {turn} is not valid: {exc}") from None
+    except RecursionError:
+        # Deeper than any text the store writes (``inputs.MAX_DEPTH``).
+        raise CodecError(f"stored JSON of turn {turn} is nested too deeply") from None

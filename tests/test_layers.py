@@ -16,7 +16,8 @@ PACKAGE = Path(convo.__file__).parent
 # DESIGN.md's layer list, lowest first.  Modules of one layer may import each
 # other; a module never imports a layer above its own.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "models", "images", "versions", "_canonical", "_frozen", "response_info", "inputs"),
+    ("errors", "models", "images", "versions", "_canonical", "_frozen", "_gcpause", "response_info",
+     "inputs"),
     ("blocks",),
     ("codec",),
     ("turns",),

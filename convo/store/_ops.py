@@ -10,8 +10,6 @@ the attempted turns stay stored) is *returned* and raised after commit.
 
 from __future__ import annotations
 
-import contextlib
-import gc as _collector
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -20,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Dialect
 from sqlalchemy.exc import DBAPIError
 
+from convo._gcpause import no_gc
 from convo.conversation import Conversation
 from convo.errors import (
     ConflictError,
@@ -48,7 +47,7 @@ from convo.store._rows import (
     turn_params,
 )
 from convo.store._sql import PROBE_SIZES, Statements, Tx
-from convo.turns import ORIGINS, ROLES, Turn
+from convo.turns import Turn, stored_turns
 
 __all__ = [
     "Chain",
@@ -555,51 +554,13 @@ _LEAN = (1, 2, 3, 4, 5)
 """... and in a ``LEAN_COLUMNS`` row."""
 
 
-_SHARED: dict[str, str] = {name: name for name in (*ROLES, *ORIGINS, "system")}
-"""One string object per role and origin: the driver returns a new one for
-every row (two ~50-byte strings per loaded turn)."""
-
-
 def _turns(rows: list[Any], at: tuple[int, int, int, int, int] = _FULL) -> list[Turn]:
     """Lazy turns from chain rows, oldest first (a turn's parent id is the id
-    of the row before it).  The hot loop of ``load``: kept flat."""
-    make = Turn.from_stored
-    i, r, o, c, m = at
-    parents = [None, *(row[i] for row in rows)]
-    same = _SHARED.get
-    return [
-        make(
-            id=row[i],
-            parent_id=parent,
-            role=same(row[r], row[r]),
-            origin=same(row[o], row[o]),
-            content_text=row[c],
-            meta_text=row[m],
-        )
-        for row, parent in zip(rows, parents, strict=False)
-    ]
+    of the row before it)."""
+    return stored_turns(rows, at)
 
 
 _DEPTH = operator.itemgetter(0)
-
-_GC_PAUSE_ROWS = 5000
-
-
-@contextlib.contextmanager
-def _no_gc(rows: int) -> Iterator[None]:
-    """Pause the cyclic garbage collector while a long thread's turns are
-    built: they form no cycles, and every collection triggered by the
-    allocations would rescan the growing heap (measured: per-turn load cost
-    grew 4x from 1 000 to 100 000 turns, most of it in ``gc``)."""
-    if rows < _GC_PAUSE_ROWS or not _collector.isenabled():
-        yield
-        return
-    _collector.disable()
-    try:
-        yield
-    finally:
-        _collector.enable()
-
 
 Loaded = tuple[int | None, int | None, bytes | None, str | None, list[Any]]
 """What ``load`` reads: ``(rid, depth, key)`` of the last turn read, the
@@ -669,7 +630,7 @@ def to_conversation(thread_id: str, loaded: Loaded) -> Conversation:
             if not (type(row[1]) is type(row[4]) is type(row[5]) is str):
                 raise _broken(thread_id, row[1], "a column holds a value of the wrong type")
     try:
-        with _no_gc(len(rows)):
+        with no_gc(len(rows)):
             return Conversation.from_turns(
                 _turns(rows, _LEAN), system_from_text(system), validate=False
             )
