@@ -74,7 +74,7 @@ def test_upgrade_from_0002_indexes_every_existing_turn(db_url):
         for i in range(30):
             store.save(f"t{i}", chat(6, tag=f"zebra{i}-"))
     assert downgrade(db_url, "0002") == "0002"
-    assert upgrade(db_url) == "0004"
+    assert upgrade(db_url) == "0005"
     with Store(db_url) as store:
         hits = store.search("zebra7", limit=50)
         assert {h.threads for h in hits} == {("t7",)} and len(hits) == 6
@@ -190,7 +190,7 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
     assert downgrade(db_url, "0003") == "0003"
     db = sqlite3.connect(path)
     try:
-        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'turns_search%'")}
         assert triggers == {"turns_search_insert", "turns_search_delete"}
         assert _indexed(path) == db.execute("SELECT count(*) FROM turns").fetchone()[0]
         # A 0003 writer's insert is indexed by the trigger.
@@ -204,10 +204,10 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
         db.rollback()
     finally:
         db.close()
-    assert upgrade(db_url) == "0004"
+    assert upgrade(db_url) == "0005"
     db = sqlite3.connect(path)
     try:
-        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'turns_search%'")}
         assert triggers == {"turns_search_delete"}
     finally:
         db.close()

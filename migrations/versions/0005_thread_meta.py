@@ -1,0 +1,93 @@
+"""SQLite: meta filters served by an index, through a side table ``thread_meta``.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02
+
+``Store.threads(meta={...})`` on SQLite checked ``json_extract`` on every
+row the listing read. ``thread_meta`` holds one row per scalar top-level key
+of each thread's meta: ``(thread, key, kind, value)``, where ``kind`` is
+SQLite's ``json_type`` (``true``, ``false``, ``integer``, ``real``,
+``text``) and ``value`` its ``json_each`` atom, so ``1``, ``1.0``, ``true``
+and ``"1"`` stay four different filters, exactly as ``json_extract`` plus
+``json_type`` told them apart. ``ix_thread_meta_value (key, kind, value,
+thread)`` finds the threads with one value; the primary key ``(thread,
+key)`` serves the other keys of a filter and the deletes.
+
+Three triggers on ``threads`` keep it in step with every write of a row's
+meta, whoever makes it (save, fork, delete, ``convo import``, a raw
+``UPDATE``): insert, update of ``meta`` (only when the text changed, so a
+save that keeps the meta costs one comparison) and delete. Meta that is not
+a JSON object (a damaged row) indexes as no keys; it never fails the write.
+
+Note for later revisions: SQLite's batch mode (``op.batch_alter_table``)
+rebuilds a table without its triggers: a revision that rebuilds ``threads``
+must create the three triggers again.
+
+PostgreSQL keeps the GIN index ``ix_threads_meta`` of 0004: nothing here.
+
+Downgrade drops the triggers and the table (the meta itself is in
+``threads.meta``: nothing is lost).
+
+Self-contained: only ``op`` calls on the tables as they are at 0004.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+# The scalar top-level keys of a meta text, as (key, kind, value) rows.
+_ROWS = """SELECT {thread}, m.key, m.type, m.atom
+FROM json_each(CASE WHEN json_valid({meta}) AND json_type({meta}) = 'object'
+                    THEN {meta} ELSE '{{}}' END) AS m
+WHERE m.type IN ('true', 'false', 'integer', 'real', 'text')"""
+
+# OR IGNORE: a meta text with a key twice keeps the first, as json_extract does.
+_INSERT = "INSERT OR IGNORE INTO thread_meta (thread, key, kind, value) " + _ROWS
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        return
+    # value has no type: SQLite keeps each atom's own storage class.
+    op.execute(
+        "CREATE TABLE thread_meta ("
+        "thread VARCHAR(255) NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, value, "
+        "CONSTRAINT pk_thread_meta PRIMARY KEY (thread, key)) WITHOUT ROWID"
+    )
+    op.execute("CREATE INDEX ix_thread_meta_value ON thread_meta (key, kind, value, thread)")
+    op.execute(
+        "INSERT OR IGNORE INTO thread_meta (thread, key, kind, value) "
+        + _ROWS.format(thread="threads.id", meta="threads.meta").replace(
+            "FROM json_each", "FROM threads, json_each", 1
+        )
+    )
+    op.execute(
+        "CREATE TRIGGER thread_meta_insert AFTER INSERT ON threads BEGIN "
+        + _INSERT.format(thread="new.id", meta="new.meta")
+        + "; END"
+    )
+    op.execute(
+        "CREATE TRIGGER thread_meta_update AFTER UPDATE OF id, meta ON threads "
+        "WHEN old.meta IS NOT new.meta OR old.id IS NOT new.id BEGIN "
+        "DELETE FROM thread_meta WHERE thread = old.id; "
+        + _INSERT.format(thread="new.id", meta="new.meta")
+        + "; END"
+    )
+    op.execute(
+        "CREATE TRIGGER thread_meta_delete AFTER DELETE ON threads BEGIN "
+        "DELETE FROM thread_meta WHERE thread = old.id; END"
+    )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        return
+    for trigger in ("thread_meta_insert", "thread_meta_update", "thread_meta_delete"):
+        op.execute(f"DROP TRIGGER {trigger}")
+    op.execute("DROP TABLE thread_meta")
