@@ -99,6 +99,15 @@ def _check(order: str, limit: Any, meta: Mapping[Any, Any] | None) -> None:
                 f"a meta filter maps str keys to str, int, float or bool values, got {key!r}: "
                 f"{value!r}"
             )
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            raise ValueError(
+                f"a meta filter's int must fit in 64 bits (SQLite's integers), got {value!r}"
+            )
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise ValueError(
+                "a meta filter cannot hold a NUL character: no thread's meta holds one "
+                "(convo.inputs)"
+            )
 
 
 def _meta_match(alias: Any, n: int) -> tuple[Any, ...]:
@@ -149,7 +158,8 @@ def _statement(
             # as SQLite's json_type does. Checked on the rows the GIN index found.
             for n in range(len(meta_keys)):
                 name = bindparam(f"meta_key{n}", type_=Text)
-                number = func.jsonb_typeof(cast(threads.c.meta, JSONB).op("->")(name)) == literal_column("'number'")
+                kind = func.jsonb_typeof(cast(threads.c.meta, JSONB).op("->")(name))
+                number = kind == literal_column("'number'")
                 literal = cast(cast(threads.c.meta, JSON).op("->")(name), Text)
                 real = literal.op("~", return_type=Boolean)(literal_column("'[.eE]'"))
                 conditions.append(or_(~number, real == bindparam(f"meta_real{n}", type_=Boolean)))
@@ -157,10 +167,10 @@ def _statement(
             # The threads with every (key, kind, value), found through
             # ix_thread_meta_value for the first key and the primary key
             # (thread, key) for the others (migration 0005).
-            found = [thread_meta.alias(f"m{n}") for n in range(len(meta_keys))]
-            first = found[0]
+            aliases = [thread_meta.alias(f"m{n}") for n in range(len(meta_keys))]
+            first = aliases[0]
             matched = select(first.c.thread).where(*_meta_match(first, 0))
-            for n, other in enumerate(found[1:], start=1):
+            for n, other in enumerate(aliases[1:], start=1):
                 matched = matched.join(
                     other, and_(other.c.thread == first.c.thread, *_meta_match(other, n))
                 )

@@ -41,8 +41,12 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# The scalar top-level keys of a meta text, as (key, kind, value) rows.
-_ROWS = """SELECT {thread}, m.key, m.type, m.atom
+# The scalar top-level keys of a meta text, as (key, kind, value) rows. An
+# integer beyond 64 bits comes out of json_each as an approximate real: kind
+# "big", which no filter asks for (threads() refuses such a filter value).
+_ROWS = """SELECT {thread}, m.key,
+       CASE WHEN m.type = 'integer' AND typeof(m.atom) <> 'integer' THEN 'big' ELSE m.type END,
+       m.atom
 FROM json_each(CASE WHEN json_valid({meta}) AND json_type({meta}) = 'object'
                     THEN {meta} ELSE '{{}}' END) AS m
 WHERE m.type IN ('true', 'false', 'integer', 'real', 'text')"""

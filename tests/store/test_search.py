@@ -173,6 +173,9 @@ def test_gc_removes_unindexed_and_indexed_turns(tmp_path):
         assert _indexed(path) == 1
 
 
+SEARCH_TRIGGERS = "SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'turns_search%'"
+
+
 @pytest.mark.parametrize("backend", ["sqlite-file"], indirect=True)
 def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db_url, tmp_path):
     """0004 -> 0003 indexes the unindexed tail and brings the insert trigger
@@ -190,7 +193,7 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
     assert downgrade(db_url, "0003") == "0003"
     db = sqlite3.connect(path)
     try:
-        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'turns_search%'")}
+        triggers = {r[0] for r in db.execute(SEARCH_TRIGGERS)}
         assert triggers == {"turns_search_insert", "turns_search_delete"}
         assert _indexed(path) == db.execute("SELECT count(*) FROM turns").fetchone()[0]
         # A 0003 writer's insert is indexed by the trigger.
@@ -207,7 +210,7 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
     assert upgrade(db_url) == "0005"
     db = sqlite3.connect(path)
     try:
-        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'turns_search%'")}
+        triggers = {r[0] for r in db.execute(SEARCH_TRIGGERS)}
         assert triggers == {"turns_search_delete"}
     finally:
         db.close()
