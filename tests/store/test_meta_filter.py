@@ -238,3 +238,17 @@ def test_upgrade_0004_to_0005_indexes_every_existing_meta(db_url):
             with store.engine.connect() as conn:
                 rows = conn.execute(text("SELECT count(*) FROM thread_meta")).scalar()
             assert rows == 4 * (len(everything) - 1) + 1  # "deep" is not a scalar
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file"], indirect=True)
+def test_the_head_schema_keeps_thread_meta_in_step(store):
+    """The three triggers exist at head: a later revision that rebuilds
+    ``threads`` in batch mode (which drops a table's triggers) must create
+    them again (migrations/README.md)."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        names = set(conn.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'threads'"
+        )).scalars())
+    assert names == {"thread_meta_insert", "thread_meta_update", "thread_meta_delete"}
