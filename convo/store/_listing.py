@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -103,6 +104,8 @@ def _check(order: str, limit: Any, meta: Mapping[Any, Any] | None) -> None:
             raise ValueError(
                 f"a meta filter's int must fit in 64 bits (SQLite's integers), got {value!r}"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"a meta filter's float must be finite (as a meta's), got {value!r}")
         if "\x00" in key or (isinstance(value, str) and "\x00" in value):
             raise ValueError(
                 "a meta filter cannot hold a NUL character: no thread's meta holds one "

@@ -190,6 +190,8 @@ def test_a_nul_in_a_meta_is_refused(store):
         store.threads(meta={"k": "a\x00b"})
     with pytest.raises(ValueError, match="64 bits"):
         store.threads(meta={"k": 2**63})
+    with pytest.raises(ValueError, match="finite"):
+        store.threads(meta={"k": float("nan")})
     assert [i.id for i in store.threads(meta={"k": "a"})] == ["t"]
 
 
