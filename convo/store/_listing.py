@@ -13,8 +13,8 @@ of the last thread of the page. Filters: ``title`` (exact),
 served by the GIN index ``ix_threads_meta`` (``jsonb_path_ops``, migration
 0004). On SQLite it is ``id IN (SELECT thread FROM thread_meta ...)``: the
 side table of migration 0005 (one row per scalar key of each thread's meta,
-typed by ``json_type``, kept by triggers), read through
-``ix_thread_meta_value (key, kind, value, thread)``; the threads found are
+typed by ``json_type``, kept by triggers), read through its primary key
+``(key, kind, value, thread)``; the threads found are
 then sorted for the page (a sort of the matching threads, not of every
 thread: the order's timestamps are not in the side table, since a save
 would then rewrite every key's row).
@@ -167,9 +167,9 @@ def _statement(
                 real = literal.op("~", return_type=Boolean)(literal_column("'[.eE]'"))
                 conditions.append(or_(~number, real == bindparam(f"meta_real{n}", type_=Boolean)))
         else:
-            # The threads with every (key, kind, value), found through
-            # ix_thread_meta_value for the first key and the primary key
-            # (thread, key) for the others (migration 0005).
+            # The threads with every (key, kind, value): a range of the
+            # primary key for the first, one lookup of it per thread for
+            # the others (migration 0005).
             aliases = [thread_meta.alias(f"m{n}") for n in range(len(meta_keys))]
             first = aliases[0]
             matched = select(first.c.thread).where(*_meta_match(first, 0))

@@ -228,12 +228,13 @@ sqlite_only = MetaData()
 thread_meta = Table(
     "thread_meta",
     sqlite_only,
-    Column("thread", String(THREAD_ID_LENGTH), primary_key=True),
+    # One b-tree (WITHOUT ROWID): the key finds the threads with one value.
     Column("key", Text, primary_key=True),
     # json_type of the value: true, false, integer, real or text.
-    Column("kind", Text, nullable=False),
+    Column("kind", Text, primary_key=True),
     # json_each's atom, in its own storage class (the column has no type).
-    Column("value", NullType()),
+    Column("value", NullType(), primary_key=True),
+    Column("thread", String(THREAD_ID_LENGTH), primary_key=True),
 )
 
 SEARCH_OBJECTS: Final = frozenset(
@@ -241,7 +242,6 @@ SEARCH_OBJECTS: Final = frozenset(
         "ix_turns_search",
         "ix_threads_meta",
         "thread_meta",
-        "ix_thread_meta_value",
         *(f"turns_search{suffix}" for suffix in _FTS5_SHADOWS),
     }
 )

@@ -10,9 +10,10 @@ of each thread's meta: ``(thread, key, kind, value)``, where ``kind`` is
 SQLite's ``json_type`` (``true``, ``false``, ``integer``, ``real``,
 ``text``) and ``value`` its ``json_each`` atom, so ``1``, ``1.0``, ``true``
 and ``"1"`` stay four different filters, exactly as ``json_extract`` plus
-``json_type`` told them apart. ``ix_thread_meta_value (key, kind, value,
-thread)`` finds the threads with one value; the primary key ``(thread,
-key)`` serves the other keys of a filter and the deletes.
+``json_type`` told them apart. The primary key ``(key, kind, value,
+thread)`` (a ``WITHOUT ROWID`` table: the one b-tree) finds the threads
+with one value, checks the other keys of a filter, and serves the deletes
+(a row's old meta names the rows to delete).
 
 Three triggers on ``threads`` keep it in step with every write of a row's
 meta, whoever makes it (save, fork, delete, ``convo import``, a raw
@@ -41,18 +42,21 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# The scalar top-level keys of a meta text, as (key, kind, value) rows. An
-# integer beyond 64 bits comes out of json_each as an approximate real: kind
-# "big", which no filter asks for (threads() refuses such a filter value).
-_ROWS = """SELECT {thread}, m.key,
+# The scalar top-level keys of a meta text, as (key, kind, value, thread)
+# rows. An integer beyond 64 bits comes out of json_each as an approximate
+# real: kind "big", which no filter asks for (threads() refuses such a value).
+_ROWS = """SELECT m.key,
        CASE WHEN m.type = 'integer' AND typeof(m.atom) <> 'integer' THEN 'big' ELSE m.type END,
-       m.atom
+       m.atom, {thread}
 FROM json_each(CASE WHEN json_valid({meta}) AND json_type({meta}) = 'object'
                     THEN {meta} ELSE '{{}}' END) AS m
 WHERE m.type IN ('true', 'false', 'integer', 'real', 'text')"""
 
-# OR IGNORE: a meta text with a key twice keeps the first, as json_extract does.
-_INSERT = "INSERT OR IGNORE INTO thread_meta (thread, key, kind, value) " + _ROWS
+_INSERT = "INSERT OR IGNORE INTO thread_meta (key, kind, value, thread) " + _ROWS
+
+# A row's old meta names exactly the rows it inserted: delete those, through
+# the primary key (one b-tree, no second index by thread to keep up).
+_DELETE = "DELETE FROM thread_meta WHERE (key, kind, value, thread) IN (" + _ROWS + ")"
 
 
 def upgrade() -> None:
@@ -61,12 +65,11 @@ def upgrade() -> None:
     # value has no type: SQLite keeps each atom's own storage class.
     op.execute(
         "CREATE TABLE thread_meta ("
-        "thread VARCHAR(255) NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, value, "
-        "CONSTRAINT pk_thread_meta PRIMARY KEY (thread, key)) WITHOUT ROWID"
+        "key TEXT NOT NULL, kind TEXT NOT NULL, value NOT NULL, thread VARCHAR(255) NOT NULL, "
+        "CONSTRAINT pk_thread_meta PRIMARY KEY (key, kind, value, thread)) WITHOUT ROWID"
     )
-    op.execute("CREATE INDEX ix_thread_meta_value ON thread_meta (key, kind, value, thread)")
     op.execute(
-        "INSERT OR IGNORE INTO thread_meta (thread, key, kind, value) "
+        "INSERT OR IGNORE INTO thread_meta (key, kind, value, thread) "
         + _ROWS.format(thread="threads.id", meta="threads.meta").replace(
             "FROM json_each", "FROM threads, json_each", 1
         )
@@ -79,13 +82,15 @@ def upgrade() -> None:
     op.execute(
         "CREATE TRIGGER thread_meta_update AFTER UPDATE OF id, meta ON threads "
         "WHEN old.meta IS NOT new.meta OR old.id IS NOT new.id BEGIN "
-        "DELETE FROM thread_meta WHERE thread = old.id; "
+        + _DELETE.format(thread="old.id", meta="old.meta")
+        + "; "
         + _INSERT.format(thread="new.id", meta="new.meta")
         + "; END"
     )
     op.execute(
         "CREATE TRIGGER thread_meta_delete AFTER DELETE ON threads BEGIN "
-        "DELETE FROM thread_meta WHERE thread = old.id; END"
+        + _DELETE.format(thread="old.id", meta="old.meta")
+        + "; END"
     )
 
 
