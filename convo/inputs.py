@@ -22,8 +22,9 @@ would otherwise fail (a ``UnicodeEncodeError`` in ``save``, a
   import files) get the few levels of their envelope on top.
 * **documents** read from bytes are UTF-8 (a byte-order mark is dropped)
   and at most ``MAX_DOCUMENT_BYTES`` long.
-* **store text** (thread ids, titles) holds no NUL character: SQLite keeps
-  it, PostgreSQL refuses it, so both refuse it here.
+* **store text** (thread ids, titles, and the keys and strings of a
+  thread's ``meta``) holds no NUL character: SQLite keeps it (but its JSON
+  functions cut text at it), PostgreSQL refuses it, so both refuse it here.
 
 Every check walks iteratively (no recursion, whatever the input), costs
 O(size of the value), and raises ``CodecError`` (a ``ValueError``) whose
@@ -377,6 +378,33 @@ def check_store_args(*, meta: Any = None, **texts: str | None) -> None:
         _check_string(value, name)
     if meta is not None:
         check_json(meta, "meta")
+        where = _nul_in(meta, "meta")
+        if where is not None:
+            raise CodecError(
+                f"{where} holds a NUL character: PostgreSQL's jsonb (which indexes a "
+                "thread's meta) cannot hold it and SQLite's JSON functions cut text "
+                "at it, so no backend accepts it",
+                path=where,
+            )
+
+
+def _nul_in(value: Any, path: str) -> str | None:
+    """The path of the first key or string holding a NUL, or ``None``
+    (iterative: ``value`` passed ``check_json``, so it is bounded)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return where
+        elif isinstance(node, Mapping):
+            for key, item in node.items():
+                if "\x00" in key:
+                    return f"{where}[{key!r}]"
+                stack.append((item, f"{where}.{key}"))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((item, f"{where}[{n}]") for n, item in enumerate(node))
+    return None
 
 
 # -- documents -------------------------------------------------------------------

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from convo.chat._core import _unique  # one naming rule for forks, CLI or Chat
-from convo.cli.app import DEFAULT_DB, EXIT_INTEGRITY, App, describe_error, main, pass_app
+from convo.cli.app import DEFAULT_DB, EXIT_INTEGRITY, App, describe_error, fail, main, pass_app
 from convo.cli.render import progress, threads_table, token_counts, tree_view, turns_table
 from convo.errors import HashMismatchError, TurnNotFoundError
 
@@ -239,7 +239,7 @@ def gc(app: App) -> None:
 
 @main.group()
 def db() -> None:
-    """Database schema: `convo db upgrade`, `convo db current`."""
+    """Database schema and indexes: `convo db upgrade`, `convo db current`, `convo db index`."""
 
 
 @db.command()
@@ -265,6 +265,18 @@ def current(app: App) -> None:
     if revision is None:
         state = "no convo schema yet (created by the first command that writes)"
     click.echo(f"{revision or '-'} (convo head {head}: {state})")
+
+
+@db.command()
+@pass_app
+def index(app: App) -> None:
+    """Index the turns saved since the last search (SQLite; `convo search` reads
+    the database without writing, so it cannot)."""
+    if app.database_missing():
+        fail(f"no database at {app.db}: nothing to index")
+    with progress(app.err, "indexing turns for search", None):
+        count = app.store().index_search()
+    app.out.print(f"indexed {count} turn{'s' if count != 1 else ''} for search")
 
 
 @main.command()

@@ -391,6 +391,13 @@ class AsyncStore:
             await self._run(index_unindexed, write=True)
         return await self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
 
+    async def index_search(self) -> int:
+        """Bring SQLite's search index up to date; return how many turns it
+        indexed (see ``Store.index_search``)."""
+        if self._engine.dialect.name != "sqlite":
+            return 0
+        return await self._run(index_unindexed, write=True)
+
     async def history(self, thread_id: str) -> ThreadTree:
         """The fork tree around ``thread_id`` (see ``Store.history``).
 

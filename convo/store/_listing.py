@@ -11,26 +11,42 @@ of the last thread of the page. Filters: ``title`` (exact),
 ``forked_from`` (a thread id), ``meta`` (every key equal: ``{"user":
 "u1"}``). On PostgreSQL a meta filter is ``meta::jsonb @> :filter``,
 served by the GIN index ``ix_threads_meta`` (``jsonb_path_ops``, migration
-0004). SQLite has no index on meta: a ``json_extract`` per key is checked on
-each row the rest of the query reads (the order's index, or the title or
-forked_from index when those filters are given, narrow first).
+0004). On SQLite it is ``id IN (SELECT thread FROM thread_meta ...)``: the
+side table of migration 0005 (one row per scalar key of each thread's meta,
+typed by ``json_type``, kept by triggers), read through its primary key
+``(key, kind, value, thread)``; the threads found are
+then sorted for the page (a sort of the matching threads, not of every
+thread: the order's timestamps are not in the side table, since a save
+would then rewrite every key's row).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import and_, bindparam, cast, func, or_, select, true
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    Boolean,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 from convo.errors import StoreError
 from convo.store._info import ThreadInfo
 from convo.store._sql import THREAD_COLUMNS, Compiled, Tx
-from convo.store.schema import threads, turns
+from convo.store.schema import thread_meta, threads, turns
 
 __all__ = ["ORDERS", "ThreadOrder", "ThreadPage", "list_threads"]
 
@@ -84,6 +100,25 @@ def _check(order: str, limit: Any, meta: Mapping[Any, Any] | None) -> None:
                 f"a meta filter maps str keys to str, int, float or bool values, got {key!r}: "
                 f"{value!r}"
             )
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            raise ValueError(
+                f"a meta filter's int must fit in 64 bits (SQLite's integers), got {value!r}"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"a meta filter's float must be finite (as a meta's), got {value!r}")
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise ValueError(
+                "a meta filter cannot hold a NUL character: no thread's meta holds one "
+                "(convo.inputs)"
+            )
+
+
+def _meta_match(alias: Any, n: int) -> tuple[Any, ...]:
+    return (
+        alias.c.key == bindparam(f"meta_key{n}"),
+        alias.c.kind == bindparam(f"meta_type{n}"),
+        alias.c.value == bindparam(f"meta{n}"),
+    )
 
 
 def _statement(
@@ -121,15 +156,28 @@ def _statement(
             conditions.append(
                 cast(threads.c.meta, JSONB).op("@>")(cast(bindparam("meta"), JSONB))
             )
+            # jsonb compares numbers by value (1 = 1.0): the stored text
+            # (json, not jsonb, keeps the literal) tells an int from a float,
+            # as SQLite's json_type does. Checked on the rows the GIN index found.
+            for n in range(len(meta_keys)):
+                name = bindparam(f"meta_key{n}", type_=Text)
+                kind = func.jsonb_typeof(cast(threads.c.meta, JSONB).op("->")(name))
+                number = kind == literal_column("'number'")
+                literal = cast(cast(threads.c.meta, JSON).op("->")(name), Text)
+                real = literal.op("~", return_type=Boolean)(literal_column("'[.eE]'"))
+                conditions.append(or_(~number, real == bindparam(f"meta_real{n}", type_=Boolean)))
         else:
-            for n, name in enumerate(meta_keys):
-                path = "$." + json.dumps(name)
-                conditions.append(
-                    func.json_extract(threads.c.meta, path) == bindparam(f"meta{n}")
+            # The threads with every (key, kind, value): a range of the
+            # primary key for the first, one lookup of it per thread for
+            # the others (migration 0005).
+            aliases = [thread_meta.alias(f"m{n}") for n in range(len(meta_keys))]
+            first = aliases[0]
+            matched = select(first.c.thread).where(*_meta_match(first, 0))
+            for n, other in enumerate(aliases[1:], start=1):
+                matched = matched.join(
+                    other, and_(other.c.thread == first.c.thread, *_meta_match(other, n))
                 )
-                conditions.append(
-                    func.json_type(threads.c.meta, path) == bindparam(f"meta_type{n}")
-                )
+            conditions.append(threads.c.id.in_(matched))
     if after:
         t: Any = bindparam("after_t")
         i: Any = bindparam("after_id")
@@ -151,7 +199,7 @@ def _statement(
 
 
 def _sqlite_json(value: MetaValue) -> tuple[Any, str]:
-    """What ``json_extract`` and ``json_type`` give for ``value``."""
+    """``value`` as ``thread_meta`` holds it: ``json_each``'s atom and ``json_type``."""
     if isinstance(value, bool):
         return int(value), "true" if value else "false"
     if isinstance(value, int):
@@ -195,8 +243,12 @@ def list_threads(
     if meta:
         if tx.s.is_postgresql:
             params["meta"] = json.dumps(dict(meta))
+            for n, name in enumerate(meta_keys):
+                params[f"meta_key{n}"] = name
+                params[f"meta_real{n}"] = isinstance(meta[name], float)
         else:
             for n, name in enumerate(meta_keys):
+                params[f"meta_key{n}"] = name
                 params[f"meta{n}"], params[f"meta_type{n}"] = _sqlite_json(meta[name])
     if after is not None:
         when, thread_id = decode_cursor(after, order)

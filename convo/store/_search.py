@@ -13,8 +13,8 @@ are exactly those whose rid is above the highest indexed rowid, and a
 writable store's ``search`` first indexes them (``index_unindexed``, one
 ``INSERT ... SELECT``). gc's deletes leave the index by the delete trigger.
 A read-only store cannot write: it searches the index, plus the unindexed
-tail (at most ``TAIL_SCAN_LIMIT`` turns, else a ``StoreError`` says how to
-index them) through a throwaway in-memory FTS5 table, so the words match by
+tail (at most ``TAIL_SCAN_LIMIT`` turns, else a ``StoreError`` names
+``convo db index`` and ``Store.index_search()``, which index them) through a throwaway in-memory FTS5 table, so the words match by
 the same tokenizer; a tail hit's rank is computed over the tail only.
 
 A hit names the threads that reach the turn (a turn shared by a thread and
@@ -165,8 +165,8 @@ def _tail_matches(tx: Tx, argument: str, limit: int) -> list[Any]:
     if len(tail) > TAIL_SCAN_LIMIT:
         raise StoreError(
             f"more than {TAIL_SCAN_LIMIT} turns are not in the search index yet, and a "
-            "read-only store cannot index them: search once with a writable store "
-            "(Store(url).search(...)) to index them"
+            "read-only store cannot index them: run `convo db index` (the CLI), or "
+            "Store(url).index_search() (the library), once to index them"
         )
     by_rid = {row[0]: row[1:5] for row in tail}
     scratch = sqlite3.connect(":memory:")

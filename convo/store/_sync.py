@@ -558,6 +558,23 @@ class Store:
             self._run(index_unindexed, write=True)
         return self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
 
+    def index_search(self) -> int:
+        """Bring SQLite's search index up to date; return how many turns it indexed.
+
+        SQLite indexes turns when searching, not when saving, and a
+        writable store's ``search`` does this first. Call it ahead of a
+        read-only store's searches (``convo search`` opens the database
+        read-only): a read-only store scans the turns not indexed yet, at
+        most ``TAIL_SCAN_LIMIT`` of them. The CLI's ``convo db index`` calls
+        it. PostgreSQL indexes on write: 0.
+
+        Raises:
+            StoreError: the store is read-only.
+        """
+        if self._engine.dialect.name != "sqlite":
+            return 0
+        return self._run(index_unindexed, write=True)
+
     def history(self, thread_id: str) -> ThreadTree:
         """The fork tree around ``thread_id``: from the oldest thread it was
         (transitively) forked from, down through every fork.

@@ -35,7 +35,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 __all__ = [
     "ID_LENGTH",
@@ -46,6 +46,7 @@ __all__ = [
     "VERSION_TABLE",
     "Timestamp",
     "metadata",
+    "thread_meta",
     "threads",
     "timestamp_from_db",
     "timestamp_to_db",
@@ -219,16 +220,35 @@ threads = Table(
 
 _FTS5_SHADOWS: Final = ("", "_data", "_idx", "_content", "_docsize", "_config")
 
+# SQLite only (migration 0005): the meta filter's index, one row per scalar
+# top-level key of a thread's meta, kept by triggers on ``threads``.  Not in
+# ``metadata``: PostgreSQL has no such table (its GIN index serves the
+# filter).  Described here for the listing query only.
+sqlite_only = MetaData()
+thread_meta = Table(
+    "thread_meta",
+    sqlite_only,
+    # One b-tree (WITHOUT ROWID): the key finds the threads with one value.
+    Column("key", Text, primary_key=True),
+    # json_type of the value: true, false, integer, real or text.
+    Column("kind", Text, primary_key=True),
+    # json_each's atom, in its own storage class (the column has no type).
+    Column("value", NullType(), primary_key=True),
+    Column("thread", String(THREAD_ID_LENGTH), primary_key=True),
+)
+
 SEARCH_OBJECTS: Final = frozenset(
     {
         "ix_turns_search",
         "ix_threads_meta",
+        "thread_meta",
         *(f"turns_search{suffix}" for suffix in _FTS5_SHADOWS),
     }
 )
 """The search structures outside this metadata: the full-text search of
 migration 0003 (an FTS5 table and its shadow tables; an expression index)
-and PostgreSQL's GIN index on ``meta::jsonb`` (0004, an expression index):
+PostgreSQL's GIN index on ``meta::jsonb`` (0004, an expression index) and
+SQLite's ``thread_meta`` table (0005, kept by triggers):
 comparisons of the database with ``metadata`` skip them
 (``include_object``)."""
 

@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from convo import Conversation
 from convo.compaction import compact_thread, compaction_link
 from convo.store import Store, head_revision
@@ -255,3 +257,34 @@ def test_search_command(run: Any, seeded: Conversation, store: Store) -> None:
     (line,) = as_json.stdout.splitlines()
     assert json.loads(line)["threads"] == ["t1"]
     assert "no turn has" in run("search", "zebra").stdout
+
+
+def test_db_index_lets_a_read_only_search_past_the_tail_bound(
+    run: Any, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error_line: Any
+) -> None:
+    """convo search opens the database read-only: past TAIL_SCAN_LIMIT
+    unindexed turns it refuses with one line naming `convo db index` (and
+    the library's index_search()); `convo db index` indexes them, and the
+    same search then answers."""
+    import convo.store._search as search_module
+
+    monkeypatch.setattr(search_module, "TAIL_SCAN_LIMIT", 3)
+    for i in range(3):
+        store.save(f"t{i}", Conversation().user(f"walrus {i}").assistant("noted"))
+    refused = run("search", "walrus")
+    assert refused.exit_code == 1
+    line = error_line(refused)
+    assert "convo db index" in line and "index_search()" in line
+    indexed = run("db", "index")
+    assert indexed.exit_code == 0, indexed.output
+    assert indexed.stdout.strip() == "indexed 6 turns for search"
+    found = run("search", "walrus", "--json")
+    assert found.exit_code == 0, found.output
+    assert sorted(json.loads(line)["threads"][0] for line in found.stdout.splitlines()) == [
+        "t0", "t1", "t2"
+    ]
+    again = run("db", "index")
+    assert again.stdout.strip() == "indexed 0 turns for search"
+    missing = run("db", "index", db_url=f"sqlite:///{tmp_path / 'nope.db'}")
+    assert missing.exit_code == 1 and "no database at" in missing.stderr
+    assert not (tmp_path / "nope.db").exists()

@@ -74,11 +74,20 @@ def test_upgrade_from_0002_indexes_every_existing_turn(db_url):
         for i in range(30):
             store.save(f"t{i}", chat(6, tag=f"zebra{i}-"))
     assert downgrade(db_url, "0002") == "0002"
-    assert upgrade(db_url) == "0004"
+    assert upgrade(db_url) == "0005"
     with Store(db_url) as store:
         hits = store.search("zebra7", limit=50)
         assert {h.threads for h in hits} == {("t7",)} and len(hits) == 6
         assert len(store.search("question", limit=500)) == 30 * 3
+
+
+async def test_async_index_search(async_store):
+    """AsyncStore.index_search: the same count (0 on PostgreSQL, which
+    indexes on write)."""
+    await async_store.save("a", chat(2, tag="emu"))
+    expected = 2 if async_store.engine.dialect.name == "sqlite" else 0
+    assert await async_store.index_search() == expected
+    assert await async_store.index_search() == 0
 
 
 async def test_async_search(async_store):
@@ -143,13 +152,37 @@ def test_a_read_only_store_refuses_a_tail_too_long_to_scan(tmp_path, monkeypatch
         store.save("t", chat(4, tag="yak"))
     with (
         Store(path, read_only=True) as reader,
-        pytest.raises(StoreError, match=r"not in the search index yet.*writable store"),
+        pytest.raises(StoreError, match=r"not in the search index yet") as refused,
     ):
         reader.search("question")
+    assert "`convo db index`" in str(refused.value)
+    assert "Store(url).index_search()" in str(refused.value)
     with Store(path) as store:
         assert len(store.search("question")) == 2
     with Store(path, read_only=True) as reader:
         assert len(reader.search("question")) == 2
+
+
+def test_index_search_indexes_ahead_of_read_only_searches(tmp_path, monkeypatch):
+    """Store.index_search() indexes what the saves left unindexed (and says
+    how many); a read-only store then needs no tail scan; a read-only store
+    cannot index."""
+    from convo.store import _search
+
+    monkeypatch.setattr(_search, "TAIL_SCAN_LIMIT", 3)
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.save("t", chat(4, tag="yak"))
+        assert store.index_search() == 4
+        assert store.index_search() == 0
+        assert _indexed(path) == 4
+        store.save("t", chat(6, tag="yak"))
+    with Store(path, read_only=True) as reader:
+        with pytest.raises(StoreError, match="read-only"):
+            reader.index_search()
+        assert len(reader.search("question")) == 3
+    with Store(path) as store:
+        assert store.index_search() == 2
 
 
 def test_gc_removes_unindexed_and_indexed_turns(tmp_path):
@@ -173,6 +206,9 @@ def test_gc_removes_unindexed_and_indexed_turns(tmp_path):
         assert _indexed(path) == 1
 
 
+SEARCH_TRIGGERS = "SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'turns_search%'"
+
+
 @pytest.mark.parametrize("backend", ["sqlite-file"], indirect=True)
 def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db_url, tmp_path):
     """0004 -> 0003 indexes the unindexed tail and brings the insert trigger
@@ -190,7 +226,7 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
     assert downgrade(db_url, "0003") == "0003"
     db = sqlite3.connect(path)
     try:
-        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        triggers = {r[0] for r in db.execute(SEARCH_TRIGGERS)}
         assert triggers == {"turns_search_insert", "turns_search_delete"}
         assert _indexed(path) == db.execute("SELECT count(*) FROM turns").fetchone()[0]
         # A 0003 writer's insert is indexed by the trigger.
@@ -204,10 +240,10 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
         db.rollback()
     finally:
         db.close()
-    assert upgrade(db_url) == "0004"
+    assert upgrade(db_url) == "0005"
     db = sqlite3.connect(path)
     try:
-        triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        triggers = {r[0] for r in db.execute(SEARCH_TRIGGERS)}
         assert triggers == {"turns_search_delete"}
     finally:
         db.close()

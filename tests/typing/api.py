@@ -179,6 +179,7 @@ def stored_usage(store: Store) -> None:
 
 
 async def stored_usage_async(store: AsyncStore) -> None:
+    assert_type(await store.index_search(), int)
     from convo import Ledger
 
     assert_type(await store.usage("t", since="main"), Ledger)
@@ -238,6 +239,7 @@ def first_hour(c: Conversation) -> None:
         assert_type(reader.history("t"), ThreadTree)
         assert_type(reader.search("hello", limit=5), list[SearchHit])
     with memory_store() as store:
+        assert_type(store.index_search(), int)
         try:
             store.fork("t", at=99, new_id="f")
         except ForkPointError as err:
