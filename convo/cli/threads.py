@@ -283,11 +283,17 @@ def index(app: App) -> None:
 @click.argument("words", nargs=-1, required=True)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="At most this many turns.")
+@click.option("--thread", "scope", multiple=True, metavar="THREAD",
+              help="Search only this thread (repeat for several).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_app
-def search(app: App, words: tuple[str, ...], limit: int, as_json: bool) -> None:
+def search(
+    app: App, words: tuple[str, ...], limit: int, scope: tuple[str, ...], as_json: bool
+) -> None:
     """Find the turns whose text has every one of WORDS (full-text search)."""
-    hits = app.store(read_only=True).search(" ".join(words), limit=limit)
+    hits = app.store(read_only=True).search(
+        " ".join(words), limit=limit, threads=scope or None
+    )
     if as_json:
         import json
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from types import TracebackType
@@ -29,7 +29,7 @@ from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only_async, open_target, read_only_candidates
-from convo.store._search import SearchHit, index_unindexed, unindexed
+from convo.store._search import SearchHit, index_unindexed, scope_ids, unindexed
 from convo.store._search import search as search_turns
 from convo.store._sql import Statements, Tx, statements_for
 from convo.store._sync import backoff, check_conversation, check_thread_id, new_fork_id
@@ -367,29 +367,22 @@ class AsyncStore:
             write=False,
         )
 
-    async def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
-        """The turns whose text has every word of ``text``, best match first.
-
-        Uses the database's full-text search (SQLite FTS5, PostgreSQL
-        ``tsvector`` with a GIN index); words are matched whole, without
-        stemming; the query has no syntax (quotes and operators are text).
-        On SQLite, turns are indexed when searching, not when saving: a
-        writable store first indexes the turns saved since the last search;
-        a read-only one also scans those (at most ``TAIL_SCAN_LIMIT``).
-
-        Args:
-            text: the words to look for.
-            limit: at most this many hits.
-
-        Returns:
-            One ``SearchHit`` per matching turn: its id, index, role, origin,
-            a snippet with the matches in ``[...]``, and the threads holding it.
-        """
+    async def search(
+        self,
+        text: str,
+        *,
+        limit: int = 20,
+        threads: Iterable[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """The turns whose text has every word of ``text``, best match first
+        (see ``Store.search``: the same arguments, scope and cost)."""
+        scope = None if threads is None else scope_ids(threads)
         sqlite = self._engine.dialect.name == "sqlite"
         if sqlite and not self._read_only and await self._run(unindexed, write=False):
             # SQLite indexes the turns saved since the last search (0004).
             await self._run(index_unindexed, write=True)
-        return await self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
+        return await self._run(lambda tx: search_turns(tx, text, limit=limit, threads=scope, meta=meta), write=False)
 
     async def index_search(self) -> int:
         """Bring SQLite's search index up to date; return how many turns it

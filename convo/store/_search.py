@@ -19,13 +19,20 @@ the same tokenizer; a tail hit's rank is computed over the tail only.
 
 A hit names the threads that reach the turn (a turn shared by a thread and
 its forks is one hit): each thread's head is checked through the jump
-pointers, O(log n) rows per thread and hit.
+pointers, O(log n) rows per thread and hit. Which threads reach a turn is
+recorded nowhere else (a thread reaches rows it did not write by fork, by
+saving another thread's history, by replace), so a complete answer without
+reading every thread's head would need a write on every save; instead a
+search can be scoped (``threads=``, ``meta=``: one user's threads), and
+only the heads in scope are read. Matches no thread in scope reaches are
+read past in rank order, in growing batches, until ``limit`` hits.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from attrs import frozen
@@ -34,7 +41,7 @@ from sqlalchemy import text
 from convo.errors import StoreError
 from convo.store._sql import Compiled, Tx
 
-__all__ = ["TAIL_SCAN_LIMIT", "SearchHit", "index_unindexed", "search", "unindexed"]
+__all__ = ["TAIL_SCAN_LIMIT", "SearchHit", "index_unindexed", "scope_ids", "search", "unindexed"]
 
 TAIL_SCAN_LIMIT: Final = 20_000
 """A read-only SQLite store scans at most this many unindexed turns per
@@ -108,7 +115,7 @@ SELECT t.rid, t.id, t.depth, t.role, t.origin,
        snippet(turns_search, 0, '[', ']', '…', 16), rank
 FROM turns_search JOIN turns AS t ON t.rid = turns_search.rowid
 WHERE turns_search MATCH :query
-ORDER BY rank LIMIT :limit
+ORDER BY rank LIMIT :limit OFFSET :offset
 """
 
 _PG_SEARCH: Final = """
@@ -118,13 +125,21 @@ SELECT t.rid, t.id, t.depth, t.role, t.origin,
 FROM turns AS t, plainto_tsquery('simple', :query) AS q
 WHERE to_tsvector('simple', convo_turn_text(t.content)) @@ q
 ORDER BY ts_rank(to_tsvector('simple', convo_turn_text(t.content)), q) DESC, t.rid
-LIMIT :limit
+LIMIT :limit OFFSET :offset
 """
 
 _HEADS: Final = """
 SELECT th.id, th.head, h.depth FROM threads AS th
 JOIN turns AS h ON h.rid = th.head AND h.key = th.head_key
 WHERE h.depth >= :depth
+"""
+
+_SCOPE_CHUNK: Final = 200  # thread ids per IN list (SQLite caps bound parameters)
+
+_HEADS_OF: Final = f"""
+SELECT th.id, th.head, h.depth FROM threads AS th
+JOIN turns AS h ON h.rid = th.head AND h.key = th.head_key
+WHERE th.id IN ({", ".join(f":id{n}" for n in range(_SCOPE_CHUNK))})
 """
 
 
@@ -185,42 +200,106 @@ def _tail_matches(tx: Tx, argument: str, limit: int) -> list[Any]:
     return [(rid, *by_rid[rid], snippet, rank) for rid, snippet, rank in found]
 
 
-def search(tx: Tx, query: str, *, limit: int) -> list[SearchHit]:
-    """The turns matching every word of ``query``, best first (see module doc)."""
+def search(
+    tx: Tx,
+    query: str,
+    *,
+    limit: int,
+    threads: Iterable[str] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> list[SearchHit]:
+    """The turns matching every word of ``query``, best first (see module doc).
+
+    ``threads``/``meta`` scope the search to those threads (ids; a meta
+    filter as in ``threads()``, served by the same index): only their heads
+    are checked, and a hit names only the threads in scope."""
     from convo.store._ops import _ancestor
 
     if not isinstance(query, str):
         raise TypeError(f"search() takes a str, got {type(query).__name__}")
     if limit < 1:
         raise ValueError(f"limit must be a positive int, got {limit!r}")
+    scope = _scope(tx, threads, meta)
     words = _WORD.findall(query)
-    if not words:
+    if not words or scope == []:
         return []
     if tx.s.is_postgresql:
         statement, argument = _compiled(tx, "pg", _PG_SEARCH), " ".join(words)
     else:
         statement, argument = _compiled(tx, "sqlite", _SQLITE_SEARCH), fts5_query(words)
-    # Unreachable turns (waiting for gc) match too: read a few more than asked.
-    rows = tx.rows(statement, {"query": argument, "limit": limit * 4})
-    if not tx.s.is_postgresql:
-        # Turns saved since the last index update (a read-only store's, or a
-        # writer's racing this search): ranked with the index's by bm25.
-        tail = _tail_matches(tx, argument, limit * 4)
-        if tail:
-            rows = sorted([*rows, *tail], key=lambda row: row[6])[: limit * 4]
     hits: list[SearchHit] = []
     heads_by_depth: dict[int, list[Any]] = {}
-    for rid, turn_id, depth, role, origin, snippet, *_rank in rows:
-        heads = heads_by_depth.get(depth)
-        if heads is None:
-            heads = heads_by_depth[depth] = tx.rows(_compiled(tx, "heads", _HEADS), {"depth": depth})
-        holders = sorted(
-            thread_id
-            for thread_id, head, head_depth in heads
-            if (head == rid if head_depth == depth else _ancestor(tx, thread_id, head, depth)[0] == rid)
-        )
-        if holders:
-            hits.append(SearchHit(turn_id, depth, role, origin, snippet or "", tuple(holders)))
-        if len(hits) == limit:
-            break
-    return hits
+    # Matches that no thread (in scope) reaches are skipped: read the index
+    # in rank order, in growing batches, until ``limit`` hits or the end.
+    offset, batch = 0, limit * 4
+    while True:
+        rows = tx.rows(statement, {"query": argument, "limit": batch, "offset": offset})
+        more = len(rows) == batch
+        if offset == 0 and not tx.s.is_postgresql:
+            # Turns saved since the last index update (a read-only store's, or
+            # a writer's racing this search): ranked with the index's by bm25.
+            tail = _tail_matches(tx, argument, batch)
+            if tail:
+                rows = sorted([*rows, *tail], key=lambda row: row[6])
+        for rid, turn_id, depth, role, origin, snippet, *_rank in rows:
+            heads = heads_by_depth.get(depth)
+            if heads is None:
+                heads = heads_by_depth[depth] = (
+                    tx.rows(_compiled(tx, "heads", _HEADS), {"depth": depth})
+                    if scope is None
+                    else [head for head in scope if head[2] >= depth]
+                )
+            holders = sorted(
+                thread_id
+                for thread_id, head, head_depth in heads
+                if (head == rid if head_depth == depth else _ancestor(tx, thread_id, head, depth)[0] == rid)
+            )
+            if holders:
+                hits.append(SearchHit(turn_id, depth, role, origin, snippet or "", tuple(holders)))
+            if len(hits) == limit:
+                return hits
+        if not more:
+            return hits
+        offset, batch = offset + batch, batch * 2
+
+
+def scope_ids(threads: Iterable[str]) -> tuple[str, ...]:
+    """``threads=`` as a tuple of thread ids (read once, so a retried
+    transaction sees the same scope).
+
+    Raises:
+        TypeError: one str (not an iterable of ids), or an id that is not a str.
+    """
+    if isinstance(threads, str):
+        raise TypeError("threads= takes an iterable of thread ids, not one str")
+    ids = tuple(threads)
+    for thread_id in ids:
+        if not isinstance(thread_id, str):
+            raise TypeError(f"threads= holds thread ids (str), got {type(thread_id).__name__}")
+    return ids
+
+
+def _scope(
+    tx: Tx, threads: Iterable[str] | None, meta: Mapping[str, Any] | None
+) -> list[Any] | None:
+    """``(thread id, head rid, head depth)`` of the threads in scope, or
+    ``None`` for every thread."""
+    if threads is None and meta is None:
+        return None
+    from convo.store._listing import list_threads
+
+    ids = None if threads is None else set(scope_ids(threads))
+    if meta is not None:
+        page = list_threads(tx, limit=None, after=None, title=None, meta=meta, forked_from=None, order="oldest")
+        found = {info.id for info in page}
+        ids = found if ids is None else ids & found
+    assert ids is not None
+    statement = _compiled(tx, "heads_of", _HEADS_OF)
+    ordered = sorted(ids)
+    heads: list[Any] = []
+    for start in range(0, len(ordered), _SCOPE_CHUNK):
+        chunk = ordered[start : start + _SCOPE_CHUNK]
+        # One statement for every chunk: the last is padded with a repeat.
+        chunk += [chunk[0]] * (_SCOPE_CHUNK - len(chunk))
+        heads += tx.rows(statement, {f"id{n}": thread_id for n, thread_id in enumerate(chunk)})
+    return heads

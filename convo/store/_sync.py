@@ -14,7 +14,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from types import TracebackType
@@ -36,7 +36,7 @@ from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
 from convo.store._open import open_read_only, open_target
-from convo.store._search import SearchHit, index_unindexed, unindexed
+from convo.store._search import SearchHit, index_unindexed, scope_ids, unindexed
 from convo.store._search import search as search_turns
 from convo.store._sql import Tx, statements_for
 from convo.store.migrate import ensure_schema
@@ -534,7 +534,14 @@ class Store:
             write=False,
         )
 
-    def search(self, text: str, *, limit: int = 20) -> list[SearchHit]:
+    def search(
+        self,
+        text: str,
+        *,
+        limit: int = 20,
+        threads: Iterable[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> list[SearchHit]:
         """The turns whose text has every word of ``text``, best match first.
 
         Uses the database's full-text search (SQLite FTS5, PostgreSQL
@@ -546,17 +553,28 @@ class Store:
 
         Args:
             text: the words to look for.
-            limit: at most this many hits.
+            limit: at most this many hits (fewer only when fewer exist).
+            threads: search only these threads (ids).
+            meta: search only the threads whose meta has every one of these
+                keys equal to these values, as ``threads(meta=...)`` filters
+                them (e.g. one user's threads: ``meta={"user": "u1"}``).
 
         Returns:
             One ``SearchHit`` per matching turn: its id, index, role, origin,
-            a snippet with the matches in ``[...]``, and the threads holding it.
+            a snippet with the matches in ``[...]``, and the threads (in
+            scope) holding it.
+
+        Cost: the index finds the matching turns; a turn names its threads
+        by checking, through the jump pointers (O(log n) rows each), the
+        head of every thread in scope: scope a search to a user's threads
+        (``meta=``) where there are many threads.
         """
+        scope = None if threads is None else scope_ids(threads)
         sqlite = self._engine.dialect.name == "sqlite"
         if sqlite and not self._read_only and self._run(unindexed, write=False):
             # SQLite indexes the turns saved since the last search (0004).
             self._run(index_unindexed, write=True)
-        return self._run(lambda tx: search_turns(tx, text, limit=limit), write=False)
+        return self._run(lambda tx: search_turns(tx, text, limit=limit, threads=scope, meta=meta), write=False)
 
     def index_search(self) -> int:
         """Bring SQLite's search index up to date; return how many turns it indexed.

@@ -257,6 +257,9 @@ def test_search_command(run: Any, seeded: Conversation, store: Store) -> None:
     (line,) = as_json.stdout.splitlines()
     assert json.loads(line)["threads"] == ["t1"]
     assert "no turn has" in run("search", "zebra").stdout
+    scoped = run("search", "describe", "LLMs", "--thread", "t1b")
+    assert "t1b #2 user (human)" in scoped.stdout and "t1," not in scoped.stdout
+    assert "no turn has" in run("search", "describe", "--thread", "nope").stdout
 
 
 def test_db_index_lets_a_read_only_search_past_the_tail_bound(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from convo import Conversation, TextBlock, ToolUseBlock
 from convo.errors import StoreError
 from convo.store import SearchHit, Store, downgrade, upgrade
+from convo.testing import memory_store
 
 from .conftest import chat
 
@@ -271,3 +274,101 @@ async def test_async_search_indexes_at_search_time_and_reads_the_tail(tmp_path):
     async with AsyncStore(path) as store:
         assert len(await store.search("heron")) == 2
     assert _indexed(path) == 2
+
+
+def test_search_scoped_to_threads_or_meta(store):
+    """threads= and meta= search only those threads; a hit names only the
+    threads in scope; an empty scope finds nothing."""
+    c = seed(store)
+    store.save("u2", Conversation().user("Paris again, for user two."), meta={"user": "u2"})
+    store.save("u1", Conversation().user("Paris for user one."), meta={"user": "u1", "n": 1})
+    assert [h.threads for h in store.search("paris weather", threads=["t1-alt"])] == [("t1-alt",)]
+    assert {h.threads for h in store.search("paris", threads=("t1", "other"))} == {("t1",), ("other",)}
+    assert [h.threads for h in store.search("paris", meta={"user": "u1"})] == [("u1",)]
+    assert [h.threads for h in store.search("paris", meta={"user": "u1"}, threads=["u1", "u2"])] == [("u1",)]
+    assert store.search("paris", meta={"user": "u1"}, threads=["u2"]) == []
+    assert store.search("paris", threads=[]) == []
+    assert store.search("paris", threads=["no-such-thread"]) == []
+    assert store.search("paris", meta={"user": 1}) == []  # 1 is not "1": typed as threads() does
+    assert [h.turn_id for h in store.search("paris weather", threads=iter(["t1"]))] == [c[0].id]
+    with pytest.raises(TypeError, match="not one str"):
+        store.search("paris", threads="t1")
+    with pytest.raises(TypeError, match="thread ids"):
+        store.search("paris", threads=[1])  # type: ignore[list-item]
+
+
+def test_scope_of_more_threads_than_one_statement_binds(store):
+    """A scope of hundreds of threads is read in chunks; every hit is found."""
+    for n in range(450):
+        store.save(f"t{n:03}", Conversation().user(f"needle {n}"), meta={"group": n % 2})
+    hits = store.search("needle", limit=500, threads=[f"t{n:03}" for n in range(450)])
+    assert len(hits) == 450
+    evens = store.search("needle", limit=500, meta={"group": 0})
+    assert sorted(t for h in evens for t in h.threads) == [f"t{n:03}" for n in range(0, 450, 2)]
+
+
+def test_matches_no_thread_reaches_do_not_hide_the_ones_it_does(store):
+    """Turns no thread reaches any more (awaiting gc) match the index first;
+    the search reads on until it has ``limit`` reachable hits."""
+    for n in range(60):  # 60 unreachable matches, each ranked above the one kept
+        store.save(f"gone{n}", Conversation().user(f"needle needle needle {n}"))
+        store.delete(f"gone{n}")
+    store.save("kept", Conversation().user("a needle in a long haystack of many other words"))
+    assert [h.threads for h in store.search("needle", limit=2)] == [("kept",)]
+    assert [h.threads for h in store.search("needle", limit=1, threads=["kept"])] == [("kept",)]
+
+
+WORDS = ("apple", "birch", "cedar", "delta")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_search_names_exactly_the_threads_that_hold_each_turn(data):
+    """Against brute force (load every thread in scope, look at every turn),
+    after random saves, appends, forks, saves of another thread's history,
+    replaces and deletes: the same turns, each naming the same threads."""
+    with memory_store() as store:
+        live: dict[str, Conversation] = {}
+        for step in range(data.draw(st.integers(1, 12), label="steps")):
+            text = " ".join(data.draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=3)))
+            action = data.draw(st.sampled_from(["new", "append", "fork", "copy", "replace", "delete"]))
+            name = f"t{step}"
+            if action == "new" or not live:
+                live[name] = Conversation().user(text)
+                store.save(name, live[name], meta={"user": step % 2})
+                continue
+            source = data.draw(st.sampled_from(sorted(live)))
+            c = live[source]
+            if action == "append":
+                c = c.assistant(text) if c.turns[-1].role == "user" else c.user(text)
+                store.save(source, c)
+                live[source] = c
+            elif action == "fork":
+                at = data.draw(st.integers(1, len(c)))
+                store.fork(source, at=at, new_id=name)
+                live[name] = store.load(name)
+            elif action == "copy":  # another thread's history, saved under a new id
+                live[name] = c.assistant(text) if c.turns[-1].role == "user" else c.user(text)
+                store.save(name, live[name], meta={"user": 1})
+            elif action == "replace":
+                live[source] = Conversation().user(text + " replaced")
+                store.save(source, live[source], expected_head=c.head_id)
+            else:
+                store.delete(source)
+                del live[source]
+        scope = data.draw(st.none() | st.lists(st.sampled_from([*sorted(live), "t-none"]), unique=True))
+        meta = data.draw(st.none() | st.just({"user": 1}))
+        word = data.draw(st.sampled_from(WORDS))
+        in_scope = [
+            t for t in sorted(live)
+            if (scope is None or t in scope) and (meta is None or store.info(t).meta.get("user") == 1)
+        ]
+        expected: dict[str, set[str]] = {}
+        for thread in in_scope:
+            for turn in store.load(thread).turns:
+                if word in turn.text.split():
+                    expected.setdefault(turn.id, set()).add(thread)
+        found: dict[str, set[str]] = {}
+        for hit in store.search(word, limit=1000, threads=scope, meta=meta):
+            found.setdefault(hit.turn_id, set()).update(hit.threads)
+        assert found == expected
