@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 import orjson
 
-from convo._canonical import legacy_turn_id, turn_id
+from convo._canonical import legacy_turn_id, shorthand_turn_id, turn_id
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
 from convo.codec import block_from_json, block_to_json, content_from_json, dumps
@@ -110,7 +110,13 @@ class Turn:
         put(turn, "_message", None)
         put(turn, "_content_text", content_text)
         put(turn, "_meta_text", meta_text)
-        put(turn, "id", id if id is not None else turn_id(parent_id, turn.record()))
+        if id is None:
+            if content_text is not None and isinstance(content, str):
+                # Encoded once: the stored text is the hashed bytes' middle.
+                id = shorthand_turn_id(parent_id, role, content_text)
+            else:
+                id = turn_id(parent_id, turn.record())
+        put(turn, "id", id)
         return turn
 
     @classmethod
@@ -142,7 +148,6 @@ class Turn:
             blocks = _as_blocks(content)
             json_content = FrozenList([block_to_json(b) for b in blocks])
         check_turn(json_content, meta)  # the input policy (convo.inputs)
-        frozen_meta: FrozenDict = freeze(meta) if meta else _EMPTY
         return cls._new(
             id=None,
             parent_id=parent_id,
@@ -150,7 +155,10 @@ class Turn:
             origin=origin,
             content=json_content,
             blocks=blocks,
-            meta=frozen_meta,
+            meta=freeze(meta) if meta else _EMPTY,
+            # A string's JSON text is what the id hashes and the store writes.
+            content_text=dumps(content) if isinstance(content, str) else None,
+            meta_text=None if meta else _EMPTY_TEXT,
         )
 
     @classmethod
@@ -287,6 +295,8 @@ class Turn:
             content=self.content,
             blocks=self._blocks,
             meta=self.meta,
+            content_text=self._content_text,
+            meta_text=self._meta_text,
         )
 
     # -- protocol --------------------------------------------------------
@@ -349,6 +359,7 @@ def _rebuild_turn(
 
 
 _EMPTY = FrozenDict()
+_EMPTY_TEXT = "{}"
 
 
 def _as_blocks(content: Any) -> tuple[Block, ...]:
