@@ -613,12 +613,18 @@ class Tx:
         begun; return its first row, or ``None``.  Later statements open a
         new transaction as usual."""
         conn = self._conn
-        conn.autocommit = True
+        try:
+            conn.autocommit = True
+        except self._error as exc:  # the connection is not idle after all
+            raise self._wrap("SET autocommit", None, exc) from exc
         try:
             return self.first(statement, params)
         finally:
-            conn.autocommit = False
             self.begun = False
+            # A broken link fails here too: the caller's error is the one to
+            # see, and run_pooled invalidates the connection.
+            with contextlib.suppress(self._error):
+                conn.autocommit = False
 
     def raw(self, sql: str) -> None:
         """Run a literal statement without parameters (BEGIN, LOCK ...)."""

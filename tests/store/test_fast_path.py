@@ -131,3 +131,50 @@ def test_statements_per_fast_forward(db_url: str, monkeypatch: pytest.MonkeyPatc
     else:
         assert one == ["BEGIN IMMEDIATE", "INSERT", "UPDATE"]
         assert two == ["BEGIN IMMEDIATE", "INSERT", "INSERT", "UPDATE"]
+
+
+def _terminate(store_engine: Any, pid: int) -> None:
+    with store_engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        conn.commit()
+
+
+def test_a_dropped_connection_is_replaced_for_the_one_statement_save(db_url: str) -> None:
+    """PostgreSQL: the server ends the connection a store keeps; the next
+    one-turn save (the autocommitted statement) fails on it, is retried once
+    on a fresh connection, and saves exactly once."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("terminates a PostgreSQL backend")
+    c = chat(4)
+    with Store(db_url) as store, Store(db_url) as admin:
+        store.save("t", c)
+        (kept,) = store._idle
+        _terminate(admin.engine, kept.dbapi_connection.info.backend_pid)
+        c = c.user("after the drop")
+        info = store.save("t", c)
+        assert (info.length, info.version) == (5, 2)
+        assert store._idle != [kept] and not kept.is_valid  # it was dropped, replaced
+        assert store.load("t") == c
+        assert store.verify("t") == 5
+        assert _turns(store) == 5
+
+
+async def test_a_dropped_connection_is_replaced_in_an_async_store(db_url: str) -> None:
+    """The same for a connection an ``AsyncStore`` keeps between calls."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("terminates a PostgreSQL backend")
+    from convo.store import AsyncStore
+
+    c = chat(4)
+    with Store(db_url) as admin:
+        async with AsyncStore(db_url) as store:
+            await store.save("t", c)
+            (kept,) = store._idle
+            raw = await kept.get_raw_connection()
+            _terminate(admin.engine, raw.driver_connection.info.backend_pid)
+            c = c.user("after the drop")
+            info = await store.save("t", c)
+            assert (info.length, info.version) == (5, 2)
+            assert store._idle != [kept]  # it was dropped, replaced
+            assert await store.load("t") == c
+            assert await store.verify("t") == 5
