@@ -113,6 +113,9 @@ class Turn:
         if id is None:
             if content_text is not None and isinstance(content, str):
                 # Encoded once: the stored text is the hashed bytes' middle.
+                # Only ``create`` gets here with a text, ``dumps(content)``;
+                # a stored text (another spelling of the same string, e.g.
+                # ``\u00e9``) always comes with its id.
                 id = shorthand_turn_id(parent_id, role, content_text)
             else:
                 id = turn_id(parent_id, turn.record())
@@ -295,8 +298,6 @@ class Turn:
             content=self.content,
             blocks=self._blocks,
             meta=self.meta,
-            content_text=self._content_text,
-            meta_text=self._meta_text,
         )
 
     # -- protocol --------------------------------------------------------
