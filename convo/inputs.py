@@ -123,9 +123,11 @@ def check_json(value: Any, path: str = "$", *, max_depth: int = MAX_DEPTH) -> No
 
 def _accepts(value: Any, max_depth: int) -> bool:
     """The policy, as fast as Python allows: one pass, no paths."""
+    # Concrete types before ``Mapping`` in every check: the frozen forms
+    # subclass dict and list, and an ABC check costs ten times as much.
     if not _scalar_ok(value):
         return False
-    if not isinstance(value, (Mapping, list, tuple)):
+    if not isinstance(value, (dict, list, tuple, Mapping)):
         return True
     stack: list[tuple[Any, int]] = [(value, 1)]
     push = stack.append
@@ -134,15 +136,15 @@ def _accepts(value: Any, max_depth: int) -> bool:
         node, depth = pop()
         if depth > max_depth:
             return False
-        if isinstance(node, Mapping):
+        if isinstance(node, (list, tuple)):
+            items = node
+        else:  # a Mapping (only containers are pushed)
             for key in node:
                 if type(key) is not str and not isinstance(key, str):
                     return False
                 if not key.isascii() and _SURROGATE.search(key) is not None:
                     return False
             items = node.values()
-        else:
-            items = node
         for item in items:
             kind = type(item)
             if kind is str:
@@ -158,7 +160,7 @@ def _accepts(value: Any, max_depth: int) -> bool:
             elif kind is float:
                 if not math.isfinite(item):
                     return False
-            elif isinstance(item, (Mapping, list, tuple)):
+            elif isinstance(item, (dict, list, tuple, Mapping)):
                 push((item, depth + 1))
             elif not _scalar_ok(item):
                 return False
@@ -174,7 +176,7 @@ def _scalar_ok(value: Any) -> bool:
         return value.bit_length() <= _SAFE_BITS or _int_ok(value)
     if isinstance(value, float):
         return math.isfinite(value)
-    return isinstance(value, (Mapping, list, tuple))
+    return isinstance(value, (dict, list, tuple, Mapping))
 
 
 def _int_ok(value: int) -> bool:

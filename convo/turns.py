@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 
 import orjson
 
-from convo._canonical import legacy_turn_id, turn_id
+from convo._canonical import legacy_turn_id, shorthand_turn_id, turn_id
 from convo._frozen import FrozenDict, FrozenList, freeze
 from convo._gcpause import no_gc
 from convo.blocks import BLOCK_CLASSES, Block, TextBlock
@@ -122,7 +122,16 @@ class Turn:
         put(turn, "_message", None)
         put(turn, "_content_text", content_text)
         put(turn, "_meta_text", meta_text)
-        put(turn, "id", id if id is not None else turn_id(parent_id, turn.record()))
+        if id is None:
+            if content_text is not None and isinstance(content, str):
+                # Encoded once: the stored text is the hashed bytes' middle.
+                # Only ``create`` gets here with a text, ``dumps(content)``;
+                # a stored text (another spelling of the same string, e.g.
+                # ``\u00e9``) always comes with its id.
+                id = shorthand_turn_id(parent_id, role, content_text)
+            else:
+                id = turn_id(parent_id, turn.record())
+        put(turn, "id", id)
         return turn
 
     @classmethod
@@ -154,7 +163,6 @@ class Turn:
             blocks = _as_blocks(content)
             json_content = FrozenList([block_to_json(b) for b in blocks])
         check_turn(json_content, meta)  # the input policy (convo.inputs)
-        frozen_meta: FrozenDict = freeze(meta) if meta else _EMPTY
         return cls._new(
             id=None,
             parent_id=parent_id,
@@ -162,7 +170,10 @@ class Turn:
             origin=origin,
             content=json_content,
             blocks=blocks,
-            meta=frozen_meta,
+            meta=freeze(meta) if meta else _EMPTY,
+            # A string's JSON text is what the id hashes and the store writes.
+            content_text=dumps(content) if isinstance(content, str) else None,
+            meta_text=None if meta else _EMPTY_TEXT,
         )
 
     @classmethod
@@ -361,6 +372,7 @@ def _rebuild_turn(
 
 
 _EMPTY = FrozenDict()
+_EMPTY_TEXT = "{}"
 
 
 def payload_messages(turns: Sequence[Turn]) -> tuple[list[Any], bool]:

@@ -80,3 +80,42 @@ class Machine(ConversationMachine):
 
 Machine.TestCase.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
 TestConversationMachine = Machine.TestCase
+
+
+_ROLES = st.sampled_from(["user", "assistant", "system"])
+_PARENTS = st.none() | st.text("0123456789abcdef", min_size=64, max_size=64).map("sha256:".__add__)
+
+
+@given(st.text(), _ROLES, _PARENTS)
+def test_a_string_turn_is_hashed_from_its_stored_text(text, role, parent):
+    """Encoded once: the id hashed from the stored text (``shorthand_turn_id``)
+    is the canonical record's id, for every string (surrogates aside, which
+    neither form can encode and the input policy refuses)."""
+    from convo._canonical import shorthand_turn_id, turn_id
+    from convo.codec import dumps
+
+    stored = dumps(text)
+    try:
+        expected = turn_id(parent, {"content": text, "role": role})
+    except UnicodeEncodeError:
+        return
+    assert shorthand_turn_id(parent, role, stored) == expected
+
+
+@given(st.text().filter(lambda s: not any(0xD800 <= ord(ch) <= 0xDFFF for ch in s)), _PARENTS)
+def test_a_string_turn_has_the_id_of_its_block_free_record(text, parent):
+    """A string turn built through ``Turn.create`` gets the contract's id and
+    stores the JSON text of its content; ``verify`` agrees."""
+    from convo import Turn
+    from convo._canonical import turn_id
+    from convo.errors import ConvoError
+
+    try:
+        turn = Turn.create("user", text, origin="human", parent_id=parent)
+    except ConvoError:  # the input policy (e.g. NUL) refuses some strings
+        return
+    assert turn.id == turn_id(parent, {"content": text, "role": "user"})
+    assert json.loads(turn.content_text) == text
+    assert turn.meta_text == "{}"
+    turn.verify()
+    assert turn.with_parent(None).id == turn_id(None, {"content": text, "role": "user"})

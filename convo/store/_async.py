@@ -18,13 +18,18 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from convo.conversation import Conversation
 from convo.errors import ConflictError, StoreError
 from convo.inputs import check_store_args
 from convo.store import _ops, _usage
-from convo.store._engine import DEFAULT_BUSY_TIMEOUT, StoreURL, make_async_engine
+from convo.store._engine import (
+    DEFAULT_BUSY_TIMEOUT,
+    StoreURL,
+    keep_inherited,
+    make_async_engine,
+)
 from convo.store._errors import MAX_ATTEMPTS, damaged_text, retryable, translate
 from convo.store._info import ThreadInfo, ThreadTree
 from convo.store._listing import ThreadOrder, ThreadPage, list_threads
@@ -96,6 +101,16 @@ class AsyncStore:
         self._engine = make(target_now)
         self._heads: _ops.Heads = {}
         self._statements = statements_for(self._engine.dialect)
+        # Connections kept open between calls, as ``Store`` keeps its own:
+        # ``engine.connect()`` and its close (pool checkout and check-in,
+        # events, an AsyncConnection) cost about as much as a save's SQL on
+        # a fast database.  Only the event loop's thread touches the stack
+        # and a task pops a connection before its first await, so tasks
+        # running at once never share one: each takes its own (a new one
+        # from the pool when the stack is empty).
+        self._idle: list[AsyncConnection] = []
+        self._idle_max = max(1, int(getattr(self._engine.pool, "size", lambda: 1)()))
+        self._pid = os.getpid()
         self._auto_upgrade = auto_upgrade
         self._ready = False
         self._ready_lock = asyncio.Lock()
@@ -163,8 +178,18 @@ class AsyncStore:
         while True:
             async with self._serial:
                 try:
-                    async with self._engine.connect() as connection:
-                        return await connection.run_sync(_in_greenlet, self._statements, op, write)
+                    connection = await self._checkout()
+                    try:
+                        result = await connection.run_sync(
+                            _in_greenlet, self._statements, op, write
+                        )
+                    except BaseException:
+                        # The connection may be mid-transaction or invalid:
+                        # back to the pool, which closes what it must.
+                        await connection.close()
+                        raise
+                    await self._checkin(connection)
+                    return result
                 except DBAPIError as exc:
                     again = retryable(exc) or (exc.connection_invalidated and attempt == 1)
                     if not again or attempt >= MAX_ATTEMPTS:
@@ -176,8 +201,27 @@ class AsyncStore:
             await asyncio.sleep(backoff(attempt))
             attempt += 1
 
+    async def _checkout(self) -> AsyncConnection:
+        if os.getpid() != self._pid:
+            # A forked child: the parent's connections are never touched
+            # (see ``_engine``), only kept referenced.
+            keep_inherited(self._idle)
+            self._idle = []
+            self._pid = os.getpid()
+        if self._idle:
+            return self._idle.pop()
+        return await self._engine.connect()
+
+    async def _checkin(self, connection: AsyncConnection) -> None:
+        if len(self._idle) < self._idle_max and not connection.invalidated:
+            self._idle.append(connection)
+        else:
+            await connection.close()
+
     async def aclose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (a later call would open new ones)."""
+        while self._idle:
+            await self._idle.pop().close()
         await self._engine.dispose()
 
     async def __aenter__(self) -> AsyncStore:

@@ -313,27 +313,39 @@ def _advance(
     first["parent"] = seen_rid
     first["parent_key"] = seen_key
     mode = "parent" if jump_is_parent(first["depth"]) else "skip"
-    inserted = tx.first(s.turn_insert_under[mode], first)
-    if inserted is None:
-        return None
-    head = _insert_chain(tx, rows[1:], inserted[0])
-    found = tx.first(
-        s.thread_advance,
-        {
-            "tid": thread_id,
-            "old_head": seen_rid,
-            "head": head,
-            "head_key": rows[-1]["key"],
-            "system": system,
-            "title": title,
-            "meta": meta_text,
-            "updated_at": stamp,
-        },
-    )
-    if found is None:
-        # The thread moved: the full path decides (the rows just written
-        # are valid rows under the old head, reused or collected by gc).
-        return None
+    if len(rows) == 1 and s.turn_advance and not tx.begun:
+        # PostgreSQL, one new turn: the insert and the compare-and-set in
+        # one autocommitted statement (one round trip).
+        first.update(
+            tid=thread_id, system=system, title=title, thread_meta=meta_text, updated_at=stamp
+        )
+        found = tx.alone(s.turn_advance[mode], first)
+        if found is None:
+            return None  # the guard or the compare-and-set failed: the full path decides
+        head = found[6]
+        found = found[:6]
+    else:
+        inserted = tx.first(s.turn_insert_under[mode], first)
+        if inserted is None:
+            return None
+        head = _insert_chain(tx, rows[1:], inserted[0])
+        found = tx.first(
+            s.thread_advance,
+            {
+                "tid": thread_id,
+                "old_head": seen_rid,
+                "head": head,
+                "head_key": rows[-1]["key"],
+                "system": system,
+                "title": title,
+                "meta": meta_text,
+                "updated_at": stamp,
+            },
+        )
+        if found is None:
+            # The thread moved: the full path decides (the rows just written
+            # are valid rows under the old head, reused or collected by gc).
+            return None
     remember(heads, thread_id, conversation.head_id, rows[-1]["key"], head)
     version, new_title, new_meta, created_at, forked_from, forked_at = found
     return ThreadInfo(

@@ -8,8 +8,9 @@ compiled SQL directly on the pooled DBAPI connection.
 Why not ``Connection.execute``: measured here, SQLAlchemy's execution layer
 costs about 25 us per statement (checkout, events, result set-up), and a
 save is five statements (BEGIN IMMEDIATE, SELECT ... FOR UPDATE, INSERT,
-UPDATE, COMMIT; four on the fast path: BEGIN IMMEDIATE, UPDATE ...
-RETURNING, INSERT, COMMIT) against a baseline of one INSERT + COMMIT that
+UPDATE, COMMIT; four on the fast path: BEGIN IMMEDIATE, INSERT, UPDATE
+... RETURNING, COMMIT; on PostgreSQL a one-turn fast path is a single
+autocommitted statement, ``turn_advance``) against a baseline of one INSERT + COMMIT that
 takes about 30 us in raw ``sqlite3``.  In a prototype of the save, the same statements
 took 186 us through ``Connection.execute`` and 66 us run this way (see
 ``benchmarks/bench_store.py`` and ``docs/performance.md`` for the store's
@@ -179,6 +180,48 @@ def _insert_turn_under(insert: Any, jump: Any) -> Any:
     ).returning(turns.c.rid)
 
 
+def _advance_one(inserted: Any) -> Any:
+    """``thread_advance`` fed by ``inserted`` (``_insert_turn_under``) in one
+    statement: insert the turn under the remembered head ``:parent``, then
+    move the thread's head from ``:parent`` to it iff ``:parent`` is still
+    the head and the system prompt is unchanged (the compare-and-set, which
+    PostgreSQL re-checks on the locked row).  When the guard stops the
+    insert, nothing moves; when the compare-and-set fails, the row stays
+    (a valid row under the old head, reused or collected by ``gc``).
+    RETURNING what ``thread_advance`` returns and the new head's rid; no
+    row when nothing moved.  The thread's ``meta`` is ``:thread_meta`` (the
+    turn's is ``:meta``)."""
+    ins = inserted.cte("ins")
+    new_rid = select(ins.c.rid).scalar_subquery()
+    return (
+        update(threads)
+        .where(
+            threads.c.id == bindparam("tid"),
+            threads.c.head == bindparam("parent", type_=RowId),
+            threads.c.system.is_not_distinct_from(bindparam("system", type_=Text)),
+            exists(select(ins.c.rid)),
+        )
+        .values(
+            head=new_rid,
+            head_key=bindparam("key", type_=turns.c.key.type),
+            title=func.coalesce(bindparam("title", type_=Text), threads.c.title),
+            meta=func.coalesce(bindparam("thread_meta", type_=Text), threads.c.meta),
+            version=threads.c.version + literal_column("1"),
+            updated_at=bindparam("updated_at"),
+        )
+        .returning(
+            threads.c.version,
+            threads.c.title,
+            threads.c.meta,
+            threads.c.created_at,
+            threads.c.forked_from_thread,
+            threads.c.forked_at_turn,
+            threads.c.head,
+        )
+        .add_cte(ins)
+    )
+
+
 def _insert_turn(insert: Any, jump: Any) -> Any:
     """Insert one turn row, or find the one with its key (a concurrent save
     stored the same turn under the same parent): either way RETURNING its
@@ -320,6 +363,18 @@ class Statements:
             "parent": c(_insert_turn_under(insert, bindparam("parent", type_=RowId))),
             "skip": c(_insert_turn_under(insert, jump_of_jump)),
         }
+        # PostgreSQL: the fast path of a one-turn save as ONE statement (a
+        # data-modifying CTE), run in autocommit: one round trip instead of
+        # four (BEGIN, INSERT, UPDATE, COMMIT).  SQLite has no DML in CTEs.
+        self.turn_advance: dict[str, Compiled] = {}
+        if self.is_postgresql:
+            self.turn_advance = {
+                mode: c(_advance_one(_insert_turn_under(insert, jump)))
+                for mode, jump in (
+                    ("parent", bindparam("parent", type_=RowId)),
+                    ("skip", jump_of_jump),
+                )
+            }
         # (depth, key) pairs: the unique index's order.
         self.probes = {
             size: c(
@@ -492,13 +547,15 @@ class Tx:
     ``orig``, for ``convo.store._errors`` to translate.
     """
 
-    __slots__ = ("_conn", "_cursor", "_error", "s")
+    __slots__ = ("_conn", "_cursor", "_error", "begun", "s")
 
     def __init__(
         self, dbapi_connection: Any, statements: Statements, error: type[Exception]
     ) -> None:
         self._conn = dbapi_connection
         self._cursor: Any = None
+        self.begun = False
+        """Whether a statement has run (``alone`` must come first)."""
         self._error = error
         self.s = statements
 
@@ -521,6 +578,7 @@ class Tx:
     def execute(self, statement: Compiled, params: Mapping[str, Any]) -> Any:
         """Run one statement; return the cursor."""
         cursor = self.cursor
+        self.begun = True
         self._call(cursor.execute, statement.sql, statement.bind(params))
         return cursor
 
@@ -545,12 +603,33 @@ class Tx:
     def many(self, statement: Compiled, params: Sequence[Mapping[str, Any]]) -> None:
         """Run one DML statement for each parameter set."""
         if params:
+            self.begun = True
             bound = [statement.bind(p) for p in params]
             self._call(self.cursor.executemany, statement.sql, bound)
+
+    def alone(self, statement: Compiled, params: Mapping[str, Any]) -> Any:
+        """PostgreSQL: run one statement as its own transaction (autocommit:
+        one round trip, no BEGIN or COMMIT) before this transaction has
+        begun; return its first row, or ``None``.  Later statements open a
+        new transaction as usual."""
+        conn = self._conn
+        try:
+            conn.autocommit = True
+        except self._error as exc:  # the connection is not idle after all
+            raise self._wrap("SET autocommit", None, exc) from exc
+        try:
+            return self.first(statement, params)
+        finally:
+            self.begun = False
+            # A broken link fails here too: the caller's error is the one to
+            # see, and run_pooled invalidates the connection.
+            with contextlib.suppress(self._error):
+                conn.autocommit = False
 
     def raw(self, sql: str) -> None:
         """Run a literal statement without parameters (BEGIN, LOCK ...)."""
         cursor = self.cursor
+        self.begun = True
         try:
             cursor.execute(sql)
         except self._error as exc:

@@ -112,3 +112,63 @@ async def test_async_empty_conversation(async_store: AsyncStore):
     """An empty thread round-trips."""
     await async_store.save("e", Conversation("only a system prompt"))
     assert await async_store.load("e") == Conversation("only a system prompt")
+
+
+async def test_async_store_keeps_its_connections(async_store: AsyncStore):
+    """Calls one after another reuse one connection (no pool checkout per
+    call); tasks running at once each get their own and all succeed; an
+    error returns its connection to the pool and the store goes on."""
+    from sqlalchemy import event
+
+    checkouts: list[int] = []
+    event.listen(async_store.engine.sync_engine.pool, "checkout", lambda *a: checkouts.append(1))
+    c = chat(2)
+    await async_store.save("t", c)
+    checkouts.clear()
+    for i in range(5):
+        c = c.user(f"q{i}").assistant(f"a{i}")
+        await async_store.save("t", c)
+        assert await async_store.load("t") == c
+    assert checkouts == []
+    with pytest.raises(ThreadNotFoundError):
+        await async_store.load("missing")
+    assert (await async_store.info("t")).length == 12
+
+    started = chat(2, tag="base")
+    await async_store.save("base", started)
+    conversations = [started.user(f"task {i}").assistant(f"done {i}") for i in range(8)]
+    saved = await asyncio.gather(
+        *(async_store.save(f"task{i}", x) for i, x in enumerate(conversations)),
+        *(async_store.load("t") for _ in range(4)),
+    )
+    assert [info.length for info in saved[:8]] == [4] * 8
+    assert all(loaded == c for loaded in saved[8:])
+    for i, x in enumerate(conversations):
+        assert await async_store.load(f"task{i}") == x
+        assert await async_store.verify(f"task{i}") == 4
+    assert len(async_store._idle) <= async_store._idle_max
+    checkouts.clear()
+    await async_store.save("t", c.user("after"))
+    assert checkouts == []
+
+
+async def test_async_tasks_racing_on_one_thread_through_kept_connections(
+    async_store: AsyncStore,
+):
+    """Many rounds of tasks extending the same head at once (the fast path,
+    on connections kept between calls): each round one wins, the others
+    conflict, and the thread is the winner's chain."""
+    c = chat(2)
+    await async_store.save("t", c)
+    for round_ in range(4):
+        attempts = [c.user(f"r{round_} t{i}") for i in range(5)]
+        results = await asyncio.gather(
+            *(async_store.save("t", x) for x in attempts), return_exceptions=True
+        )
+        won = [x for x, r in zip(attempts, results, strict=True) if not isinstance(r, BaseException)]
+        assert len(won) == 1
+        assert all(isinstance(r, ConflictError) for r in results if isinstance(r, BaseException))
+        c = won[0].assistant(f"ok {round_}")
+        await async_store.save("t", c)
+    assert await async_store.load("t") == c
+    assert await async_store.verify("t") == len(c)
