@@ -3,7 +3,8 @@
 A page is one keyset query: ``ORDER BY <order columns> LIMIT n`` with a
 condition "after the last row of the previous page", so the database walks
 the index of that order (``ix_threads_listing_updated``,
-``ix_threads_listing_created``, ``ix_threads_title``, migration 0003) from
+``ix_threads_listing_created``, ``ix_threads_title``, migration 0003; the
+title index holds titled threads only since 0006) from
 the cursor and reads only the page, however many threads there are.
 
 The cursor is opaque text: the order, and the sort key (timestamp and id)

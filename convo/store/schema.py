@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import NullType, TypeEngine
@@ -214,7 +215,16 @@ threads = Table(
     # threads() pages by keyset over its order's columns (migration 0003).
     Index("ix_threads_listing_updated", "updated_at", "id"),
     Index("ix_threads_listing_created", "created_at", "id"),
-    Index("ix_threads_title", "title", "updated_at", "id"),
+    # Partial (migration 0006): a save moves updated_at, and so every entry
+    # of an index holding it; untitled threads are never found by title.
+    Index(
+        "ix_threads_title",
+        "title",
+        "updated_at",
+        "id",
+        sqlite_where=text("title IS NOT NULL"),
+        postgresql_where=text("title IS NOT NULL"),
+    ),
 )
 
 

@@ -140,7 +140,7 @@ def test_upgrade_0002_to_0003_keeps_a_full_database(db_url):
     from convo.store import downgrade
 
     assert downgrade(db_url, "0002") == "0002"
-    assert upgrade(db_url) == "0005" == current_revision(db_url)
+    assert upgrade(db_url) == "0006" == current_revision(db_url)
     engine = create_engine(db_url)
     try:
         names = {ix["name"] for ix in inspect(engine).get_indexes("threads")}
@@ -190,3 +190,56 @@ def test_postgresql_meta_filter_uses_the_gin_index(db_url):
         assert [i.id for i in store.threads(meta={"user": "b42", "n": 42})] == ["bulk42"]
         assert store.threads(meta={"user": "b42", "n": "42"}) == []  # the JSON type counts
         assert {i.id for i in store.threads(meta={"user": "u1"})} == {"t01", "t04"}
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+def test_upgrade_0005_to_0006_keeps_every_title_listing(db_url):
+    """0006 makes ix_threads_title partial (titled threads only): a full
+    database lists the same threads by title after the upgrade and after a
+    downgrade, and at 0006 the index holds no untitled thread."""
+    from sqlalchemy import create_engine, text
+
+    from convo.store import current_revision, downgrade, upgrade
+
+    def listings(store: Store) -> list[list[str]]:
+        return [[i.id for i in store.threads(title=t)] for t in ("even", "odd", "none")] + [
+            [i.id for i in store.threads(title="even", limit=3)]
+        ]
+
+    def definition() -> str:
+        engine = create_engine(db_url)
+        try:
+            with engine.connect() as conn:
+                if engine.dialect.name == "sqlite":
+                    sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_threads_title'"
+                else:
+                    sql = ("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_threads_title' "
+                           "AND schemaname = current_schema()")
+                return str(conn.execute(text(sql)).scalar())
+        finally:
+            engine.dispose()
+
+    with Store(db_url) as store:
+        for i in range(40):
+            title = None if i % 3 == 0 else ("even" if i % 2 == 0 else "odd")
+            store.save(f"t{i:02d}", Conversation().user(f"q{i}"), title=title)
+        for i in range(0, 40, 9):
+            store.fork(f"t{i:02d}", new_id=f"f{i:02d}")
+        before = listings(store)
+        threads_before = [i.to_dict() for i in store.threads()]
+    assert downgrade(db_url, "0005") == "0005"
+    assert "IS NOT NULL" not in definition()
+    assert upgrade(db_url) == "0006" == current_revision(db_url)
+    assert "title IS NOT NULL" in definition()
+    with Store(db_url) as store:
+        assert listings(store) == before
+        assert [i.to_dict() for i in store.threads()] == threads_before
+        assert all(len(ids) > 0 for ids in before[:2])
+        store.save("t00", store.load("t00").assistant("a"), title="even")  # now titled
+        assert "t00" in [i.id for i in store.threads(title="even")]
+    assert downgrade(db_url, "0005") == "0005"
+    assert "IS NOT NULL" not in definition()
+    assert upgrade(db_url) == "0006"

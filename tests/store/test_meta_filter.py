@@ -228,7 +228,7 @@ def test_upgrade_0004_to_0005_indexes_every_existing_meta(db_url):
             conn.execute(text("DELETE FROM threads WHERE id = 't02'"))
     finally:
         engine.dispose()
-    assert upgrade(db_url) == "0005" == current_revision(db_url)
+    assert upgrade(db_url) == "0006" == current_revision(db_url)
     with Store(db_url) as store:
         everything = store.threads()
         assert len(everything) == 60 - 2 + 9

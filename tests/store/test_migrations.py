@@ -29,8 +29,8 @@ REVISION_NEXT = '''"""A test-only revision: a column added in batch mode, and an
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -51,10 +51,10 @@ def downgrade() -> None:
 
 
 def newer_migrations(tmp_path: Path) -> Path:
-    """A copy of convo's migrations with one more revision, 0006."""
+    """A copy of convo's migrations with one more revision, 0007."""
     target = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), target, ignore=shutil.ignore_patterns("__pycache__"))
-    (target / "versions" / "0006_archived.py").write_text(REVISION_NEXT)
+    (target / "versions" / "0007_archived.py").write_text(REVISION_NEXT)
     return target
 
 
@@ -65,7 +65,7 @@ def test_empty_database_gets_the_head_schema(db_url):
         store.save("t", chat(2))
         tables = set(inspect(store.engine).get_table_names())
     assert {"turns", "threads", VERSION_TABLE} <= tables
-    assert current_revision(db_url) == head_revision() == "0005"
+    assert current_revision(db_url) == head_revision() == "0006"
 
 
 def test_migrated_schema_matches_the_models(db_url):
@@ -89,7 +89,7 @@ def test_newer_database_is_refused(db_url):
     with pytest.raises(SchemaVersionError) as caught:
         Store(db_url)
     err = caught.value
-    assert (err.database_revision, err.head_revision, err.newer) == ("9999", "0005", True)
+    assert (err.database_revision, err.head_revision, err.newer) == ("9999", "0006", True)
     assert "upgrade convo" in str(err)
 
 
@@ -104,11 +104,11 @@ def test_older_database_is_upgraded_or_refused(db_url, tmp_path):
             with pytest.raises(SchemaVersionError) as caught:
                 ensure_schema(conn, auto_upgrade=False, script_location=location)
             err = caught.value
-            assert (err.database_revision, err.head_revision, err.newer) == ("0005", "0006", False)
+            assert (err.database_revision, err.head_revision, err.newer) == ("0006", "0007", False)
             assert "convo db upgrade" in str(err)
             ensure_schema(conn, auto_upgrade=True, script_location=location)
             ensure_schema(conn, auto_upgrade=False, script_location=location)  # now current
-        assert current_revision(db_url) == "0006"
+        assert current_revision(db_url) == "0007"
         columns = {c["name"] for c in inspect(store.engine).get_columns("threads")}
         assert "archived" in columns
         assert store.load("t") == chat(4)
@@ -140,8 +140,8 @@ def test_tables_without_a_version_table_are_refused(db_url):
 def test_upgrade_downgrade_and_current_helpers(db_url):
     """The helpers behind `convo db upgrade|current`; downgrades are tested."""
     assert current_revision(db_url) is None
-    assert upgrade(db_url) == "0005"
-    assert upgrade(db_url) == "0005"  # idempotent
+    assert upgrade(db_url) == "0006"
+    assert upgrade(db_url) == "0006"  # idempotent
     with Store(db_url) as store:
         store.save("t", chat(2))
     assert downgrade(db_url, "base") is None
@@ -150,7 +150,7 @@ def test_upgrade_downgrade_and_current_helpers(db_url):
         assert not {"turns", "threads"} & set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert upgrade(db_url) == "0005"
+    assert upgrade(db_url) == "0006"
     with Store(db_url, auto_upgrade=False) as store:
         assert store.threads() == []
 
@@ -218,4 +218,4 @@ def test_processes_opening_a_new_database_migrate_it_once(backend, db_url):
         assert sorted(t.id for t in store.threads()) == ["t0", "t1", "t2", "t3"]
         with store.engine.connect() as conn:
             rows = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()
-        assert rows == [("0005",)]
+        assert rows == [("0006",)]

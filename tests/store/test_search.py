@@ -77,7 +77,7 @@ def test_upgrade_from_0002_indexes_every_existing_turn(db_url):
         for i in range(30):
             store.save(f"t{i}", chat(6, tag=f"zebra{i}-"))
     assert downgrade(db_url, "0002") == "0002"
-    assert upgrade(db_url) == "0005"
+    assert upgrade(db_url) == "0006"
     with Store(db_url) as store:
         hits = store.search("zebra7", limit=50)
         assert {h.threads for h in hits} == {("t7",)} and len(hits) == 6
@@ -243,7 +243,7 @@ def test_upgrade_from_0003_keeps_every_hit_and_downgrade_restores_the_trigger(db
         db.rollback()
     finally:
         db.close()
-    assert upgrade(db_url) == "0005"
+    assert upgrade(db_url) == "0006"
     db = sqlite3.connect(path)
     try:
         triggers = {r[0] for r in db.execute(SEARCH_TRIGGERS)}
