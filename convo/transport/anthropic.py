@@ -368,6 +368,10 @@ class _Settings:
     """What both SDK transports say of their settings (one text for the twins)."""
 
     _core: _Core
+    _client: object
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__, self._client)
 
     @property
     def api_version(self) -> str | None:
@@ -402,6 +406,8 @@ class AnthropicTransport(_Settings, BaseTransport):
         api_version: the ``anthropic-version`` header; default the SDK's own.
     """
 
+    _client: SyncClient
+
     def __init__(
         self,
         client: SyncClient,
@@ -412,9 +418,6 @@ class AnthropicTransport(_Settings, BaseTransport):
         _check_client(client, asynchronous=False)
         self._client = client
         self._core = _Core(client, betas, api_version)
-
-    def __repr__(self) -> str:
-        return self._core.describe(type(self).__name__, self._client)
 
     @property
     def client(self) -> SyncClient:
@@ -487,6 +490,8 @@ class AnthropicTransport(_Settings, BaseTransport):
 class AsyncAnthropicTransport(_Settings, AsyncBaseTransport):
     """The async twin of :class:`AnthropicTransport`, over an ``anthropic.AsyncAnthropic``."""
 
+    _client: AsyncClient
+
     def __init__(
         self,
         client: AsyncClient,
@@ -497,9 +502,6 @@ class AsyncAnthropicTransport(_Settings, AsyncBaseTransport):
         _check_client(client, asynchronous=True)
         self._client = client
         self._core = _Core(client, betas, api_version)
-
-    def __repr__(self) -> str:
-        return self._core.describe(type(self).__name__, self._client)
 
     @property
     def client(self) -> AsyncClient:
