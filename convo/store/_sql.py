@@ -180,6 +180,31 @@ def _insert_turn_under(insert: Any, jump: Any) -> Any:
     ).returning(turns.c.rid)
 
 
+# What a moved head returns: the thread row's fields a ThreadInfo needs.
+_ADVANCED: Final = (
+    threads.c.version,
+    threads.c.title,
+    threads.c.meta,
+    threads.c.created_at,
+    threads.c.forked_from_thread,
+    threads.c.forked_at_turn,
+)
+
+
+def _head_moved(head: Any, head_key: Any, meta: str) -> dict[str, Any]:
+    """The thread row's new values when its head moves (``thread_advance``
+    and the one-statement save): the head, the title and meta when given
+    (``:title``, ``:<meta>``), the next version, ``:updated_at``."""
+    return {
+        "head": head,
+        "head_key": head_key,
+        "title": func.coalesce(bindparam("title", type_=Text), threads.c.title),
+        "meta": func.coalesce(bindparam(meta, type_=Text), threads.c.meta),
+        "version": threads.c.version + literal_column("1"),
+        "updated_at": bindparam("updated_at"),
+    }
+
+
 def _advance_one(inserted: Any) -> Any:
     """``thread_advance`` fed by ``inserted`` (``_insert_turn_under``) in one
     statement: insert the turn under the remembered head ``:parent``, then
@@ -201,23 +226,8 @@ def _advance_one(inserted: Any) -> Any:
             threads.c.system.is_not_distinct_from(bindparam("system", type_=Text)),
             exists(select(ins.c.rid)),
         )
-        .values(
-            head=new_rid,
-            head_key=bindparam("key", type_=turns.c.key.type),
-            title=func.coalesce(bindparam("title", type_=Text), threads.c.title),
-            meta=func.coalesce(bindparam("thread_meta", type_=Text), threads.c.meta),
-            version=threads.c.version + literal_column("1"),
-            updated_at=bindparam("updated_at"),
-        )
-        .returning(
-            threads.c.version,
-            threads.c.title,
-            threads.c.meta,
-            threads.c.created_at,
-            threads.c.forked_from_thread,
-            threads.c.forked_at_turn,
-            threads.c.head,
-        )
+        .values(_head_moved(new_rid, bindparam("key", type_=turns.c.key.type), "thread_meta"))
+        .returning(*_ADVANCED, threads.c.head)
         .add_cte(ins)
     )
 
@@ -324,22 +334,8 @@ class Statements:
                 threads.c.head == bindparam("old_head"),
                 threads.c.system.is_not_distinct_from(bindparam("system", type_=Text)),
             )
-            .values(
-                head=bindparam("head"),
-                head_key=bindparam("head_key"),
-                title=func.coalesce(bindparam("title", type_=Text), threads.c.title),
-                meta=func.coalesce(bindparam("meta", type_=Text), threads.c.meta),
-                version=threads.c.version + literal_column("1"),
-                updated_at=bindparam("updated_at"),
-            )
-            .returning(
-                threads.c.version,
-                threads.c.title,
-                threads.c.meta,
-                threads.c.created_at,
-                threads.c.forked_from_thread,
-                threads.c.forked_at_turn,
-            )
+            .values(_head_moved(bindparam("head"), bindparam("head_key"), "meta"))
+            .returning(*_ADVANCED)
         )
         self.thread_delete = c(threads.delete().where(threads.c.id == tid))
 
