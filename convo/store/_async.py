@@ -378,26 +378,8 @@ class AsyncStore:
         forked_from: str | None = None,
         order: ThreadOrder = "updated",
     ) -> ThreadPage:
-        """The threads, one page at a time (see ``Store.threads``).
-
-        Args:
-            limit: at most this many (a page); ``None``: all of them.
-            after: the ``next_cursor`` of the previous page.
-            title: only threads with exactly this title.
-            meta: only threads whose meta has every one of these keys equal
-                to these values (str, int, float or bool).
-            forked_from: only the forks made directly from this thread.
-            order: ``"updated"`` (most recently changed first), ``"created"``
-                (newest first) or ``"oldest"`` (oldest first).
-
-        Returns:
-            A ``ThreadPage``: a list of ``ThreadInfo`` with ``next_cursor``
-            (``None`` on the last page).  Every page is one indexed query.
-
-        Raises:
-            StoreError: a cursor that is not one, or is for another order.
-            ValueError: a bad ``limit``, ``order`` or meta value.
-        """
+        """The threads, one page at a time (see ``Store.threads``: the same
+        arguments, page and errors)."""
         return await self._run(
             lambda tx: list_threads(
                 tx,
