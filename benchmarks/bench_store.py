@@ -15,6 +15,13 @@ assistant answers as block arrays with response metadata):
 * ``save FULL|NORMAL append@N``: one turn appended to a thread of N turns
   (10, 1 000, 100 000) and saved.  Targets: FULL <= 1.5x raw WAL/FULL,
   NORMAL <= 3x raw WAL/NORMAL, flat (@100 000 vs @10 <= 1.2x).
+* ``floor``: convo's writes by hand (``_Floor``, ``_PgFloor``): the rows
+  and index entries a convo save must write, in raw ``sqlite3``/psycopg on
+  the store's own schema, with none of convo's Python.  ``floor vs raw`` is
+  what the schema's guarantees cost (a content-addressed turn row, a
+  compare-and-set thread row, the listing index); ``save vs the floor`` is
+  what convo's code costs on top.  ``WAL frames per save`` counts the pages
+  each commits.
 * ``save only @1000``: the same saves with the appends made beforehand.
 * ``load N to payload`` (N = 1 000, 10 000, 100 000):
   ``store.load(t).to_payload(...)`` against SELECT + ``json.loads`` + the
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import multiprocessing
 import os
@@ -169,6 +177,71 @@ class _Raw:
         self.db.close()
 
 
+_FLOOR_TURN = (
+    "INSERT INTO turns (key, id, parent, depth, jump, role, origin, content, meta, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_FLOOR_HEAD = (
+    "UPDATE threads SET head = ?, head_key = ?, version = version + 1, updated_at = ? "
+    "WHERE id = ? AND head = ?"
+)
+
+
+def _floor_turn(thread: str, depth: int, parent_id: str, parent_key: bytes) -> tuple[Any, ...]:
+    """``(key, id, role, origin, content, meta)`` of the floor's turn at
+    ``depth`` (user and assistant turns alternate, as in the other
+    contenders): one ``json.dumps`` per text, two SHA-256.  The key hashes
+    the thread too: two floors grow from one head with the same turns, and
+    each must write rows of its own."""
+    role, content, meta = _turn(depth)
+    text = json.dumps(content, separators=(",", ":"))
+    meta_text = json.dumps(meta or {}, separators=(",", ":"))
+    turn_id = "sha256:" + hashlib.sha256(f"{parent_id}{role}{text}".encode()).hexdigest()
+    key = hashlib.sha256(f"{thread}{turn_id}{meta_text}".encode() + parent_key).digest()
+    return key, turn_id, role, "human" if role == "user" else "model", text, meta_text
+
+
+class _Floor:
+    """convo's writes by hand: what a save must write, in raw ``sqlite3``
+    on the store's own file, with none of convo's Python.
+
+    One transaction: the turn row (its key a SHA-256 chained from its
+    parent's, its id a SHA-256 of its text), so its ``(depth, key)`` index
+    entry, then the compare-and-set UPDATE of the thread row, so its
+    ``updated_at`` index entry.  Set against the flat baseline, it is what
+    the schema's guarantees cost; set against convo, what convo's code costs.
+    """
+
+    def __init__(self, path: Path, thread: str, *, sync: str) -> None:
+        self.db = _wal(path, sync)
+        self.db.execute("PRAGMA foreign_keys = ON")  # as the store's connections
+        self.thread = thread
+        self.rid, self.key, self.depth, self.turn_id = self.db.execute(
+            "SELECT t.head, t.head_key, r.depth, r.id FROM threads t "
+            "JOIN turns r ON r.rid = t.head WHERE t.id = ?",
+            (thread,),
+        ).fetchone()
+
+    def insert(self) -> None:
+        """Append turn ``depth + 1`` and move the thread's head to it."""
+        turn = _floor_turn(self.thread, self.depth + 1, self.turn_id, self.key)
+        now = time.time_ns() // 1000  # the store's timestamps: microseconds
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        rid = db.execute(
+            _FLOOR_TURN, (*turn[:2], self.rid, self.depth + 1, self.rid, *turn[2:], now)
+        ).lastrowid
+        moved = db.execute(_FLOOR_HEAD, (rid, turn[0], now, self.thread, self.rid))
+        if moved.rowcount != 1:
+            raise AssertionError("the floor's compare-and-set failed")
+        db.execute("COMMIT")
+        self.rid, self.key, self.turn_id = rid, turn[0], turn[1]
+        self.depth += 1
+
+    def close(self) -> None:
+        self.db.close()
+
+
 def _paired(*fns: Callable[[], Any], repeat: int, number: int) -> list[Stat]:
     """Alternate the samples of each contender so that machine noise hits
     all of them alike; one ``Stat`` per function."""
@@ -182,7 +255,9 @@ def _paired(*fns: Callable[[], Any], repeat: int, number: int) -> list[Stat]:
 class _Thread:
     """One store file and one raw file with a thread of ``length`` turns,
     opened twice: ``synchronous=FULL`` appends to thread ``t``, ``NORMAL``
-    to ``n`` (a fork of ``t`` at its head: the same length, no copy)."""
+    to ``n`` (a fork of ``t`` at its head: the same length, no copy); the
+    floor (``_Floor``) appends to ``floor-FULL`` and ``floor-NORMAL``, forks
+    of ``t`` too."""
 
     def __init__(self, folder: Path, length: int, conversation: Conversation | None = None) -> None:
         self.length = length
@@ -194,6 +269,9 @@ class _Thread:
         with Store(path, synchronous="NORMAL") as loader:
             loader.save("t", c)
             loader.fork("t", new_id="n")
+            for sync in ("FULL", "NORMAL"):
+                loader.fork("t", new_id=f"floor-{sync}")
+        self.floors = {sync: _Floor(path, f"floor-{sync}", sync=sync) for sync in ("FULL", "NORMAL")}
         self.stores = {sync: Store(path, synchronous=sync) for sync in ("FULL", "NORMAL")}
         raw = _Raw(raw_path)
         raw.fill("t", length)
@@ -202,9 +280,10 @@ class _Thread:
         self.raws = {sync: _Raw(raw_path, create=False, sync=sync) for sync in ("FULL", "NORMAL")}
         self.path, self.raw_path = path, raw_path
 
-    def steps(self, sync: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    def steps(self, sync: str) -> tuple[Callable[[], None], Callable[[], None], Callable[[], None]]:
+        """One append+save each: convo's, the flat baseline's, the floor's."""
         thread = "t" if sync == "FULL" else "n"
-        store, raw = self.stores[sync], self.raws[sync]
+        store, raw, floor = self.stores[sync], self.raws[sync], self.floors[sync]
 
         def convo_step() -> None:
             self.c[sync] = _append(self.c[sync], self.n[sync])
@@ -215,17 +294,21 @@ class _Thread:
             raw.insert(thread, self.seq[sync])
             self.seq[sync] += 1
 
-        return convo_step, raw_step
+        return convo_step, raw_step, floor.insert
 
     def close(self) -> None:
         for store in self.stores.values():
             store.close()
+        for floor in self.floors.values():
+            floor.close()
         for raw in self.raws.values():
             raw.close()
 
 
 _RAW_SAVE = "sqlite3 json.dumps+INSERT+COMMIT (WAL, {sync})"
 _SAVE_TARGETS = {"FULL": 1.5, "NORMAL": 3.0}
+_FLOOR_AT = 1_000
+"""The thread length at which the floor's rows are reported."""
 
 
 def _bench_saves(
@@ -240,14 +323,25 @@ def _bench_saves(
         stats = _paired(*fns, repeat=repeat, number=number[sync])
         by_length = {}
         for k, fixture in enumerate(fixtures):
-            convo_stat, raw_stat = stats[2 * k : 2 * k + 2]
+            convo_stat, raw_stat, floor_stat = stats[3 * k : 3 * k + 3]
             by_length[fixture.length] = convo_stat
             thread = "t" if sync == "FULL" else "n"
             assert fixture.stores[sync].info(thread).length == fixture.n[sync]
+            floor_thread = fixture.stores[sync].info(f"floor-{sync}")
+            assert floor_thread.length == fixture.floors[sync].depth + 1
             rows.append(row(f"save {sync} append@{fixture.length}", convo_stat, raw_stat,
                             target=_SAVE_TARGETS[sync],
                             baseline_name=_RAW_SAVE.format(sync=sync),
                             thread_length=fixture.length))
+            if fixture.length == _FLOOR_AT:
+                rows.append(row(f"floor {sync} @{fixture.length}: convo's writes by hand",
+                                floor_stat, raw_stat,
+                                baseline_name=_RAW_SAVE.format(sync=sync),
+                                thread_length=fixture.length))
+                rows.append(row(f"save {sync} append@{fixture.length} vs the floor",
+                                convo_stat, floor_stat,
+                                baseline_name=f"floor {sync} @{fixture.length}",
+                                thread_length=fixture.length))
         longest, shortest = fixtures[-1].length, fixtures[0].length
         rows.append(row(f"save {sync} append@{longest} vs append@{shortest} (flat)",
                         by_length[longest], by_length[shortest], target=1.2,
@@ -255,28 +349,85 @@ def _bench_saves(
     return rows
 
 
-def _bench_save_only(folder: Path, length: int, *, repeat: int, number: int) -> dict[str, Any]:
-    """The store's share of an append+save: the appends are made beforehand."""
-    store = Store(folder / f"save-only-{length}.db", synchronous="NORMAL")
+def _wal_frames(path: Path, *, reset: bool) -> int:
+    """The frames in ``path``'s WAL; ``reset``: first empty it (a TRUNCATE
+    checkpoint), so that what comes next is counted from zero."""
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        mode = "TRUNCATE" if reset else "PASSIVE"
+        busy, frames, _ = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        if busy:
+            raise RuntimeError(f"{path}: a reader kept the checkpoint from running")
+        return int(frames)
+    finally:
+        db.close()
+
+
+def _bench_wal(fixture: _Thread, *, saves: int = 100) -> list[dict[str, Any]]:
+    """WAL frames (pages) per one-turn save in NORMAL: convo, the floor and
+    the flat baseline, each counted from an empty WAL (fewer frames than
+    the auto-checkpoint's 1 000, so none is checkpointed on the way)."""
+    convo_step, raw_step, floor_step = fixture.steps("NORMAL")
+    counted = {}
+    for name, step, path in (
+        ("convo", convo_step, fixture.path),
+        ("raw", raw_step, fixture.raw_path),
+        ("floor", floor_step, fixture.path),
+    ):
+        _wal_frames(path, reset=True)
+        for _ in range(saves):
+            step()
+        counted[name] = Stat([_wal_frames(path, reset=False) / saves])
+    at = fixture.length
+    return [
+        row(f"WAL frames per save NORMAL append@{at}", counted["convo"], counted["raw"],
+            unit="frames", baseline_name=_RAW_SAVE.format(sync="NORMAL")),
+        row(f"WAL frames per save, floor @{at}", counted["floor"], counted["raw"],
+            unit="frames", baseline_name=_RAW_SAVE.format(sync="NORMAL")),
+    ]
+
+
+def _bench_save_only(
+    folder: Path, length: int, *, repeat: int, number: int
+) -> list[dict[str, Any]]:
+    """The store's share of an append+save: the appends are made beforehand;
+    against the flat baseline and the floor (which still builds its turn:
+    one ``json.dumps`` and two SHA-256 more than this ``save`` does)."""
+    path = folder / f"save-only-{length}.db"
+    store = Store(path, synchronous="NORMAL")
     raw = _Raw(folder / f"raw-save-only-{length}.db")
     try:
         c = _grow(length)
         store.save("t", c)
+        store.fork("t", new_id="floor")
+        floor = _Floor(path, "floor", sync="NORMAL")
         raw.fill("t", length)
         ready = []
-        for i in range(length, length + repeat * number):
-            c = _append(c, i)
-            ready.append(c)
+        appends = []  # the appends alone, timed by ``number`` as the saves
+        for start in range(length, length + repeat * number, number):
+            began = time.perf_counter()
+            for i in range(start, start + number):
+                c = _append(c, i)
+                ready.append(c)
+            appends.append((time.perf_counter() - began) / number)
         pending = iter(ready)
         seq = iter(range(length, length + repeat * number))
-        convo_stat, raw_stat = _paired(
+        convo_stat, raw_stat, floor_stat = _paired(
             lambda: store.save("t", next(pending)),
             lambda: raw.insert("t", next(seq)),
+            floor.insert,
             repeat=repeat,
             number=number,
         )
-        return row(f"save NORMAL only @{length} (appended before)", convo_stat, raw_stat,
-                   baseline_name=_RAW_SAVE.format(sync="NORMAL"))
+        floor.close()
+        name = f"save NORMAL only @{length} (appended before)"
+        return [
+            row(name, convo_stat, raw_stat, baseline_name=_RAW_SAVE.format(sync="NORMAL")),
+            row(f"{name} vs the floor", convo_stat, floor_stat,
+                baseline_name=f"floor NORMAL @{length}"),
+            row(f"append alone @{length}, the same turns (no save)", Stat(appends), raw_stat,
+                baseline_name=_RAW_SAVE.format(sync="NORMAL")),
+        ]
     finally:
         store.close()
         raw.close()
@@ -286,6 +437,7 @@ def _bench_load(fixtures: list[_Thread], *, repeat: int) -> list[dict[str, Any]]
     """Load to payload (and lazily) at each length; per-turn flatness."""
     rows: list[dict[str, Any]] = []
     per_turn: dict[int, Stat] = {}
+    raw_per_turn: dict[int, Stat] = {}
     for fixture in fixtures:
         store, raw = fixture.stores["NORMAL"], fixture.raws["NORMAL"]
         length = store.info("t").length
@@ -313,9 +465,14 @@ def _bench_load(fixtures: list[_Thread], *, repeat: int) -> list[dict[str, Any]]
                         baseline_name="sqlite3 SELECT + json.loads",
                         turns=length, convo_per_turn_s=lazy.median / length))
         per_turn[fixture.length] = Stat([s / length for s in payload.samples])
+        raw_per_turn[fixture.length] = Stat([s / length for s in raw_payload.samples])
     first, last = min(per_turn), max(per_turn)
     rows.append(row(f"load to payload per turn @{last} vs @{first} (flat)", per_turn[last],
                     per_turn[first], target=1.2, baseline_name=f"per turn @{first}"))
+    # The same figure for the baseline: how much of the growth is the
+    # machine's (the working set leaving the caches), not convo's.
+    rows.append(row(f"baseline load per turn @{last} vs @{first}", raw_per_turn[last],
+                    raw_per_turn[first], baseline_name=f"baseline per turn @{first}"))
     return rows
 
 
@@ -399,6 +556,44 @@ def _pg_url() -> str | None:
     return os.environ.get("CONVO_BENCH_POSTGRES_URL") or os.environ.get("CONVO_TEST_POSTGRES_URL")
 
 
+_PG_FLOOR = (
+    "WITH new AS (INSERT INTO turns (key, id, parent, depth, jump, role, origin, content, "
+    "meta, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, now()) RETURNING rid) "
+    "UPDATE threads SET head = new.rid, head_key = %s, version = threads.version + 1, "
+    "updated_at = now() FROM new WHERE threads.id = %s AND threads.head = %s RETURNING new.rid"
+)
+
+
+class _PgFloor:
+    """``_Floor`` on PostgreSQL: the same rows, one autocommitted statement
+    (one round trip, as convo's one-turn save), through the baseline's
+    psycopg connection."""
+
+    def __init__(self, db: Any, thread: str) -> None:
+        self.db = db
+        self.thread = thread
+        self.rid, self.key, self.depth, self.turn_id = db.execute(
+            "SELECT t.head, t.head_key, r.depth, r.id FROM threads t "
+            "JOIN turns r ON r.rid = t.head WHERE t.id = %s",
+            (thread,),
+        ).fetchone()
+        db.commit()
+
+    def insert(self) -> None:
+        """Append turn ``depth + 1`` and move the thread's head to it."""
+        turn = _floor_turn(self.thread, self.depth + 1, self.turn_id, self.key)
+        moved = self.db.execute(
+            _PG_FLOOR,
+            (*turn[:2], self.rid, self.depth + 1, self.rid, *turn[2:], turn[0], self.thread,
+             self.rid),
+        ).fetchone()
+        self.db.commit()
+        if moved is None:
+            raise AssertionError("the floor's compare-and-set failed")
+        self.rid, self.key, self.turn_id = moved[0], turn[0], turn[1]
+        self.depth += 1
+
+
 def _bench_postgres(*, repeat: int, number: int, length: int) -> list[dict[str, Any]]:
     """Save one turn and load to payload on PostgreSQL, against raw psycopg
     on a flat messages table, in a schema of their own (dropped after)."""
@@ -428,6 +623,8 @@ def _bench_postgres(*, repeat: int, number: int, length: int) -> list[dict[str, 
         raw.commit()
         c = _grow(length)
         store.save("t", c)
+        store.fork("t", new_id="floor")
+        floor = _PgFloor(raw, "floor")
         for seq in range(length):
             role, content, meta = _turn(seq)
             raw.execute("INSERT INTO messages VALUES (%s, %s, %s, %s, %s)",
@@ -462,12 +659,19 @@ def _bench_postgres(*, repeat: int, number: int, length: int) -> list[dict[str, 
         def convo_payload() -> dict[str, Any]:
             return store.load("t").to_payload(_MODEL, 1024)
 
-        save, raw_save_stat = _paired(convo_save, raw_save, repeat=repeat, number=number)
+        save, raw_save_stat, floor_stat = _paired(
+            convo_save, raw_save, floor.insert, repeat=repeat, number=number
+        )
+        assert store.info("floor").length == floor.depth + 1
         assert json.loads(json.dumps(convo_payload())) == json.loads(json.dumps(raw_payload()))
         load, raw_load = _paired(convo_payload, raw_payload, repeat=repeat, number=2)
         return [
             row(f"postgres save append@{length}", save, raw_save_stat, target=2.0,
                 baseline_name="psycopg json.dumps+INSERT+COMMIT"),
+            row(f"postgres floor @{length}: convo's writes by hand", floor_stat, raw_save_stat,
+                baseline_name="psycopg json.dumps+INSERT+COMMIT"),
+            row(f"postgres save append@{length} vs the floor", save, floor_stat,
+                baseline_name=f"postgres floor @{length}"),
             row(f"postgres load {length} to payload", load, raw_load, target=1.2,
                 baseline_name="psycopg SELECT + json.loads + request body"),
         ]
@@ -630,7 +834,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         try:
             rows = _bench_saves([fixtures[0], fixtures[1], fixtures[2]], repeat=repeat,
                                 number=number)
-            rows.append(_bench_save_only(folder, 1_000, repeat=repeat, number=number["NORMAL"]))
+            rows += _bench_save_only(folder, 1_000, repeat=repeat, number=number["NORMAL"])
+            rows += _bench_wal(fixtures[1])
             rows += _bench_load([fixtures[1], middle, fixtures[2]],
                                 repeat=5 if quick else 11)
             rows += _bench_fork(fixtures[2], repeat=repeat, number=10 if quick else 40)

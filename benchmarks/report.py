@@ -89,7 +89,10 @@ def seconds(value: float | None) -> str:
 def figure(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    return seconds(value) if unit == "s" else f"{value:,.0f} {unit}".replace(",", " ")
+    if unit == "s":
+        return seconds(value)
+    places = 1 if abs(value) < 10 else 0  # 4.6 frames, 146 B
+    return f"{value:,.{places}f} {unit}".replace(",", " ")
 
 
 def target(row: Mapping[str, Any]) -> str:

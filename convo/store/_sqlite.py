@@ -2,10 +2,11 @@
 
 Every connection gets ``journal_mode=WAL`` (readers never block the writer),
 ``foreign_keys=ON`` (off by default in SQLite!), a ``busy_timeout`` (a
-writer waits for the lock instead of failing at once) and
-``synchronous=NORMAL`` (in WAL mode a commit survives a crash of the
-process; only an OS crash or power loss can lose the last commits, never
-corrupt the file).
+writer waits for the lock instead of failing at once) and the store's
+``synchronous`` mode: ``FULL`` by default (a commit survives a power loss
+or an OS crash), or ``NORMAL`` when asked for (in WAL mode a commit
+survives a crash of the process; an OS crash or power loss can lose the
+last commits, never corrupt the file).
 
 Python's ``sqlite3`` opens transactions itself, lazily and as DEFERRED, so a
 read-then-write transaction can fail with "database is locked" without
