@@ -210,6 +210,9 @@ class _Floor:
     entry, then the compare-and-set UPDATE of the thread row, so its
     ``updated_at`` index entry.  Set against the flat baseline, it is what
     the schema's guarantees cost; set against convo, what convo's code costs.
+    Its jump pointer is the parent (an integer written either way, without
+    the lookup convo's skew-binary pointer takes): the floor's threads are
+    written, never read.
     """
 
     def __init__(self, path: Path, thread: str, *, sync: str) -> None:
