@@ -181,6 +181,11 @@ _FLOOR_TURN = (
     "INSERT INTO turns (key, id, parent, depth, jump, role, origin, content, meta, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_FLOOR_START = (
+    "SELECT t.head, t.head_key, r.depth, r.id FROM threads t "
+    "JOIN turns r ON r.rid = t.head WHERE t.id = {}"
+)
+"""Where a floor starts: its thread's head row (``{}``: the driver's placeholder)."""
 _FLOOR_HEAD = (
     "UPDATE threads SET head = ?, head_key = ?, version = version + 1, updated_at = ? "
     "WHERE id = ? AND head = ?"
@@ -220,9 +225,7 @@ class _Floor:
         self.db.execute("PRAGMA foreign_keys = ON")  # as the store's connections
         self.thread = thread
         self.rid, self.key, self.depth, self.turn_id = self.db.execute(
-            "SELECT t.head, t.head_key, r.depth, r.id FROM threads t "
-            "JOIN turns r ON r.rid = t.head WHERE t.id = ?",
-            (thread,),
+            _FLOOR_START.format("?"), (thread,)
         ).fetchone()
 
     def insert(self) -> None:
@@ -399,6 +402,7 @@ def _bench_save_only(
     path = folder / f"save-only-{length}.db"
     store = Store(path, synchronous="NORMAL")
     raw = _Raw(folder / f"raw-save-only-{length}.db")
+    floor: _Floor | None = None
     try:
         c = _grow(length)
         store.save("t", c)
@@ -422,7 +426,6 @@ def _bench_save_only(
             repeat=repeat,
             number=number,
         )
-        floor.close()
         name = f"save NORMAL only @{length} (appended before)"
         return [
             row(name, convo_stat, raw_stat, baseline_name=_RAW_SAVE.format(sync="NORMAL")),
@@ -432,6 +435,8 @@ def _bench_save_only(
                 baseline_name=_RAW_SAVE.format(sync="NORMAL")),
         ]
     finally:
+        if floor is not None:
+            floor.close()
         store.close()
         raw.close()
 
@@ -576,9 +581,7 @@ class _PgFloor:
         self.db = db
         self.thread = thread
         self.rid, self.key, self.depth, self.turn_id = db.execute(
-            "SELECT t.head, t.head_key, r.depth, r.id FROM threads t "
-            "JOIN turns r ON r.rid = t.head WHERE t.id = %s",
-            (thread,),
+            _FLOOR_START.format("%s"), (thread,)
         ).fetchone()
         db.commit()
 
